@@ -1,0 +1,31 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+READY  := $(VENV)/.ready
+# Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
+OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+
+.PHONY: demo test venv lab clean-venv
+
+venv: $(READY)
+
+# Reinstalls only when requirements.txt or pyproject.toml change; later runs need no network.
+$(READY): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: $(READY)
+	$(OFFLINE) $(PY) -m clipcourse.demo
+
+test: $(READY)
+	$(OFFLINE) $(PY) -m pytest
+
+lab: $(READY)
+	$(VENV)/bin/jupyter lab notebooks/
+
+clean-venv:
+	rm -rf $(VENV)

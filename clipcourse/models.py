@@ -1,0 +1,116 @@
+"""The one place that decides which CLIP model runs (DESIGN.md §3).
+
+1. ``CLIP_MODEL`` if set: a Hugging Face model id or a local directory.
+2. Otherwise ``openai/clip-vit-base-patch32``, as in the lecture, when it can be loaded: from the
+   local Hugging Face cache, or from the hub if it answers within a few seconds (an offline lab
+   must never hang here).
+3. Otherwise the course's own offline CLIP in ``model/course-clip``, with a one-line notice.
+
+Every answer is something ``CLIPModel.from_pretrained`` / ``CLIPProcessor.from_pretrained`` take,
+so the notebooks keep the lecture's code: ``CLIPModel.from_pretrained(choose_model())``.
+"""
+import functools
+import os
+import re
+import urllib.request
+from pathlib import Path
+
+from .paths import OFFLINE_MODEL_DIR
+
+REAL_MODEL = "openai/clip-vit-base-patch32"
+HUB_TIMEOUT_S = 3
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+# What from_pretrained needs of a cached copy: config, tokenizer, image processor and weights.
+_NEEDED = ("config.json", "preprocessor_config.json", "tokenizer_config.json", "vocab.json", "merges.txt")
+_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
+
+
+class ModelNotFoundError(FileNotFoundError):
+    pass
+
+
+def choose_model(verbose: bool = True) -> str:
+    """Return the model id or folder to pass to ``from_pretrained``, and say which one in one line."""
+    name, why = _choose()
+    if verbose:
+        print(f"CLIP model: {name}  ({why})")
+    return name
+
+
+def _choose():
+    wanted = os.environ.get("CLIP_MODEL", "").strip()
+    if wanted:
+        return _from_env(wanted), "set by CLIP_MODEL"
+    cached = cached_real_model()
+    if cached:
+        return cached, f"{REAL_MODEL} from the local Hugging Face cache"
+    if _hub_reachable():
+        return REAL_MODEL, "downloaded from the Hugging Face hub on first use"
+    return str(OFFLINE_MODEL_DIR), (
+        f"the course's offline CLIP: {REAL_MODEL} is neither cached nor reachable; "
+        "to use it, connect once or set CLIP_MODEL to a downloaded copy (see README)"
+    )
+
+
+def _from_env(wanted: str) -> str:
+    path = Path(wanted).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"CLIP_MODEL={wanted!r} is a folder without config.json: point it at a saved CLIP model "
+                "(the folder written by save_pretrained, or a Hugging Face snapshot folder)."
+            )
+        return str(path.resolve())
+    if _HUB_ID.fullmatch(wanted):
+        return wanted  # e.g. "openai/clip-vit-base-patch32"
+    raise ModelNotFoundError(
+        f"CLIP_MODEL={wanted!r} is neither a model folder nor a Hugging Face id. Set it to a folder written "
+        f"by save_pretrained or an id such as {REAL_MODEL!r}, or unset it to let the course choose."
+    )
+
+
+def cached_real_model():
+    """The local snapshot folder of the real model when the cache holds everything needed, else None.
+
+    Returning the folder (not the id) keeps from_pretrained from asking the hub for updates, which
+    can take long timeouts on a network that drops packets.
+    """
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:  # pragma: no cover - huggingface_hub comes with transformers
+        return None
+    found = {f: try_to_load_from_cache(REAL_MODEL, f) for f in _NEEDED + _WEIGHTS}
+    paths = {f: p for f, p in found.items() if isinstance(p, str)}
+    if not all(f in paths for f in _NEEDED) or not any(f in paths for f in _WEIGHTS):
+        return None
+    return str(Path(paths["config.json"]).parent)
+
+
+def _hub_reachable() -> bool:
+    if _offline_mode():
+        return False
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    request = urllib.request.Request(f"{endpoint}/api/models/{REAL_MODEL}", method="HEAD")
+    try:
+        with urllib.request.urlopen(request, timeout=HUB_TIMEOUT_S) as reply:
+            return reply.status < 400
+    except Exception:  # no network, DNS failure, proxy refusal, timeout: all mean "not reachable"
+        return False
+
+
+def _offline_mode() -> bool:
+    return any(os.environ.get(v, "").strip().lower() in {"1", "true", "yes", "on"}
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def load_clip(name: str = None):
+    """``(model, processor, name)`` for chores (demo, reference answers); notebooks load explicitly."""
+    name = name or choose_model()
+    return (*_load(name), name)
+
+
+@functools.lru_cache(maxsize=2)
+def _load(name: str):
+    from transformers import CLIPModel, CLIPProcessor
+
+    return CLIPModel.from_pretrained(name).eval(), CLIPProcessor.from_pretrained(name)
