@@ -6,7 +6,7 @@ READY  := $(VENV)/.ready
 # Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test venv lab clean-venv
+.PHONY: demo test venv lab clean-venv render
 
 venv: $(READY)
 
@@ -23,6 +23,11 @@ demo: $(READY)
 
 test: $(READY)
 	$(OFFLINE) $(PY) -m pytest
+
+# Executed copies of the lecture notebooks (.ipynb with outputs, and .html) in the git-ignored rendered/,
+# to look at every figure without Jupyter; prints how long each notebook took.
+render: $(READY)
+	$(OFFLINE) $(PY) -m clipcourse.notebooks --out rendered notebooks/*.ipynb
 
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/
