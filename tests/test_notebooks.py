@@ -1,0 +1,204 @@
+"""The lecture notebooks: committed without outputs, and each runs top to bottom on the offline model.
+
+Execution uses clipcourse.notebooks.execute (the kernel is this Python; cwd is notebooks/; conftest has
+set HF_HUB_OFFLINE=1 and CLIP_MODEL=model/course-clip). Each notebook runs once per session; the
+checks then read its outputs. The time budget (01-03 together <= 3 min on 2 cores) is measured by
+`make render`, which prints each notebook's time, not asserted here.
+"""
+import re
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from clipcourse.notebooks import execute
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+LECTURES = {
+    "01": "01_modality_multimodal_clip.ipynb",
+    "02": "02_cosine_similarity_many_vectors.ipynb",
+    "03": "03_topk_search.ipynb",
+    "04": "04_how_clip_learns.ipynb",
+}
+# nbgrader owns these: source/ keeps solutions, release/ is generated, the rest are students' work.
+NOT_OURS = ("source/", "release/", "submitted/", "autograded/", "feedback/")
+CLEAR_HINT = ("clear all outputs before committing (JupyterLab: Edit > Clear Outputs of All Cells, then save; "
+              "or `jupyter nbconvert --clear-output --inplace {}`)")
+
+
+def committed_notebooks():
+    """Every notebook git tracks outside nbgrader's folders, plus the lecture notebooks on disk."""
+    listed = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True)
+    tracked = {name for name in listed.stdout.splitlines() if not name.startswith(NOT_OURS)}
+    on_disk = {str(path.relative_to(ROOT)) for path in NOTEBOOKS.glob("*.ipynb")}
+    return sorted(tracked | on_disk)
+
+
+def test_the_lecture_notebooks_exist():
+    missing = [name for name in LECTURES.values() if not (NOTEBOOKS / name).is_file()]
+    assert not missing, f"missing lecture notebooks in notebooks/: {missing}"
+
+
+@pytest.mark.parametrize("name", committed_notebooks())
+def test_committed_notebook_has_no_outputs(name):
+    nb = nbformat.read(ROOT / name, as_version=4)
+    dirty = [i for i, cell in enumerate(nb.cells)
+             if cell.cell_type == "code" and (cell.outputs or cell.execution_count is not None)]
+    assert not dirty, f"{name}: code cells {dirty} carry outputs or execution counts; " + CLEAR_HINT.format(name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Executing the lecture notebooks
+
+_executed = {}
+
+
+def executed(key):
+    """The lecture notebook run top to bottom (once per session); a failing cell fails the caller."""
+    if key not in _executed:
+        _executed[key] = execute(NOTEBOOKS / LECTURES[key])
+    return _executed[key]
+
+
+def code_cells(nb):
+    return [cell for cell in nb.cells if cell.cell_type == "code"]
+
+
+def cell_with(nb, snippet):
+    """The first code cell whose source contains ``snippet``."""
+    for cell in code_cells(nb):
+        if snippet in cell.source:
+            return cell
+    raise AssertionError(f"no code cell contains {snippet!r}")
+
+
+def stdout(cell):
+    return "".join(out.get("text", "") for out in cell.outputs if out.output_type == "stream" and out.name == "stdout")
+
+
+def all_text(nb):
+    return "".join(stdout(cell) for cell in code_cells(nb))
+
+
+def pictures(cell):
+    return [out for out in cell.outputs if out.output_type in ("display_data", "execute_result") and "image/png" in out.data]
+
+
+def markdown(nb):
+    return "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("key", sorted(LECTURES))
+def test_lecture_notebook_runs_top_to_bottom(key):
+    nb = executed(key)
+    assert all(cell.execution_count is not None for cell in code_cells(nb))
+    assert "CLIP model:" in all_text(nb), "the notebook must say which CLIP model runs (choose_model)"
+
+
+@pytest.mark.parametrize("key", sorted(LECTURES))
+def test_lecture_notebook_ends_with_a_summary_naming_its_quizzes(key):
+    nb = nbformat.read(NOTEBOOKS / LECTURES[key], as_version=4)
+    last = nb.cells[-1]
+    assert last.cell_type == "markdown" and "정리" in last.source and "퀴즈" in last.source
+
+
+def test_01_shows_the_lecture_code_with_the_5x_note_where_features_first_appear():
+    nb = executed("01")
+    loading = cell_with(nb, "CLIPModel.from_pretrained(model_name)")
+    assert "model_name = choose_model()" in loading.source and "CLIPProcessor.from_pretrained(model_name)" in loading.source
+    first = next(i for i, cell in enumerate(nb.cells) if "get_image_features" in cell.source)
+    note = nb.cells[first + 1]
+    assert note.cell_type == "markdown" and "5.x" in note.source and ".pooler_output" in note.source
+    assert "image_embedding: torch.Size([1, 512])" in stdout(nb.cells[first])
+    text_cell = cell_with(nb, "model.get_text_features(**text_inputs)")
+    assert "processor(text=texts" in text_cell.source
+    assert "text_embeddings: torch.Size([3, 512])" in stdout(text_cell)
+
+
+def test_01_compares_the_cat_with_three_texts_and_draws_image_and_bars():
+    nb = executed("01")
+    scores = stdout(cell_with(nb, "cosine_similarity(image_embedding[0].numpy()"))
+    for text in ("A dog", "A cat", "A nuclear submarine"):
+        assert re.search(rf"cat\.jpg vs '{text}': -?\d\.\d{{4}}", scores), f"no score printed for {text!r}"
+    assert pictures(cell_with(nb, "plots.image_and_bars(")), "the image + bar chart figure is missing"
+    assert "위의 계산과 같은가? True" in all_text(nb), "softmax(logit_scale * cosine) must match the model's logits"
+    assert pictures(cell_with(nb, "plots.bar_chart("))
+
+
+def test_02_asks_each_shape_first_then_prints_it_exactly():
+    nb = nbformat.read(NOTEBOOKS / LECTURES["02"], as_version=4)
+    ran = executed("02")
+    for n, shape in ((1, "torch.Size([1])"), (2, "torch.Size([4])"), (3, "torch.Size([2, 4])")):
+        index = next(i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and f"# Example {n}" in cell.source)
+        question = nb.cells[index - 1]
+        assert question.cell_type == "markdown" and "질문" in question.source and shape not in question.source
+        assert shape in stdout(ran.cells[index]).splitlines(), f"Example {n} must print exactly {shape}"
+        assert shape in ran.cells[index + 1].source, f"the answer after Example {n} names {shape}"
+
+
+def test_02_explains_unsqueeze_and_checks_the_matmul_matrix():
+    nb = executed("02")
+    text = markdown(nb)
+    assert "unsqueeze(1)" in text and "dim=2" in text and "브로드캐스팅" in text
+    matmul = cell_with(nb, "vec1_unit @ vec2_unit.T")
+    assert "torch.allclose" in matmul.source
+    assert "torch.allclose -> True" in stdout(matmul)
+
+
+def test_02_draws_a_heatmap_of_a_real_text_image_similarity_matrix():
+    nb = executed("02")
+    computed = cell_with(nb, "F.cosine_similarity(text_embeddings.unsqueeze(1), image_embeddings, dim=2)")
+    assert "similarity_matrix: torch.Size([5, 10])" in stdout(computed)
+    assert pictures(cell_with(nb, "plots.heatmap(similarity_matrix"))
+
+
+def test_03_corrects_the_argmax_item_mistake():
+    nb = executed("03")
+    printed = stdout(cell_with(nb, "scores = torch.tensor([-2, 1, 99, 8])"))
+    assert re.search(r"^scores\.argmax\(\)\.item\(\) = 2$", printed, re.M)
+    assert re.search(r"^scores\.max\(\)\.item\(\) +=  ?99$", printed, re.M)
+    correction = next(cell.source for cell in nb.cells
+                      if cell.cell_type == "markdown" and "바로잡기" in cell.source and "argmax().item()" in cell.source)
+    assert "`2`" in correction and "max().item()" in correction and "99" in correction
+
+
+def test_03_searches_the_nine_dogs_and_draws_the_top3_grid():
+    nb = executed("03")
+    search = cell_with(nb, "top_3_indices = similarities.topk(k).indices")
+    lines = stdout(search).splitlines()
+    start = lines.index("Top 3 most similar images:")
+    assert all(re.fullmatch(r"- topk-image/dog_[0-8]\.png", line) for line in lines[start + 1:start + 4])
+    assert pictures(cell_with(nb, "plots.result_grid([images[i] for i in top_3.indices], top_3.values"))
+
+
+def test_03_embeds_the_gallery_in_batches_visibly_and_reuses_it():
+    nb = executed("03")
+    assert "Total 200 images are loaded!" in all_text(nb)
+    batches = cell_with(nb, "for start in tqdm(")
+    for lesson_code in ("with torch.no_grad():", "processor(images=batch", "model.get_image_features(", "torch.cat("):
+        assert lesson_code in batches.source, f"the batched embedding must show {lesson_code!r}"
+    assert "gallery_embeddings: torch.Size([200, 512])" in stdout(batches)
+    progress = "".join(out.text for out in batches.outputs if out.output_type == "stream" and out.name == "stderr")
+    assert "100%" in progress, "the progress bar did not finish"
+    assert pictures(cell_with(nb, "plots.result_grid([gallery_images[i]"))
+    assert "한 번" in markdown(nb)
+
+
+def test_04_writes_the_loss_out_and_matches_the_model():
+    nb = executed("04")
+    steps = cell_with(nb, "F.cross_entropy(logits_per_text, labels)")
+    assert "F.normalize" in steps.source and "logit_scale.exp()" in steps.source
+    assert "같은가? True" in stdout(cell_with(nb, "return_loss=True"))
+
+
+def test_04_trains_and_shows_the_matrix_before_and_after():
+    nb = executed("04")
+    assert pictures(cell_with(nb, "plots.heatmap(similarity_before"))
+    assert pictures(cell_with(nb, "plots.heatmap(similarity_after"))
+    match = re.search(r"^loss: (\d+\.\d+) -> (\d+\.\d+)$", stdout(cell_with(nb, "optimizer.step()")), re.M)
+    assert match, "the training cell must print 'loss: before -> after'"
+    before, after = map(float, match.groups())
+    assert after < before, f"the short training run did not lower the loss ({before} -> {after})"
+    assert pictures(cell_with(nb, "plots.heatmap(probabilities"))
