@@ -1,0 +1,426 @@
+"""The quizzes' tests, kernel side: a guard that the read-only setup cell arms before any student code,
+and one check per quiz for the hidden tests. A check raises AssertionError with a Korean/English message.
+
+Defences, each against something a student cell could do before the tests run:
+- Monkeypatching what the tests use (numpy.allclose, torch.allclose, builtins.print, Tensor or PIL
+  methods, subprocess, this module …): setup snapshots those objects; every check first verifies that
+  each is still the same object and fails naming the replaced one. Functions defined outside the
+  installed libraries (a cell inserted above the setup cell) are refused at setup.
+- Behaving differently under nbgrader: setup removes NBGRADER_EXECUTION / NBGRADER_VALIDATING from
+  the kernel's environment, and the checks test values, never printed text nor the student's model.
+- Objects that lie (a Tensor subclass whose == is always True, a fake .shape): exact types only,
+  copied into plain numpy arrays before comparing.
+- Faked references: in grading runs they are computed (or read from the cache) before any student
+  code runs; a student's query is embedded in a fresh interpreter (``python -I -m clipcourse.reference
+  embed-texts``) that the student's patches cannot reach. The class autograder must fill the cache
+  beforehand and give it to kernels read-only (clipcourse/reference.py).
+- Hard-coded answers: quiz 6 calls the student's function on inputs it cannot foresee.
+What tests inside the student's kernel cannot prevent: code aimed at this module itself (rebinding
+``grading``, editing the snapshot in ``_STATE``), at the kernel (replacing ipykernel's execute
+handler, ``os._exit``) or at later kernels (writing files they read). Only running student code in a
+sandbox, with the tests' verdict decided outside it, closes those; that is the class autograder's job.
+"""
+import builtins
+import contextlib
+import functools
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import sysconfig
+import types
+import warnings
+from pathlib import Path
+
+import numpy as np
+import PIL.ImageFile
+import PIL.PngImagePlugin
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from . import data, reference
+from .models import choose_model
+from .paths import data_dir
+
+#: Everything the checks know, set by setup(). Mutated, never rebound (rebinding would look like tampering).
+_STATE = {}
+
+NEEDS_REFERENCES = {"quiz_topk", "quiz_search", "quiz_guess"}
+GRADING_RUNS = {"autograde", "validate"}
+
+# What the checks rely on: (owner, names); names None = every attribute of that class or module.
+_WATCHED = [
+    (builtins, ("print", "len", "isinstance", "issubclass", "type", "abs", "all", "any", "float", "int", "str",
+                "list", "tuple", "dict", "set", "sorted", "zip", "range", "enumerate", "min", "max", "sum",
+                "round", "repr", "getattr", "hasattr", "callable", "iter", "next", "bool", "open",
+                "__import__", "super", "object", "AssertionError", "Exception", "format")),
+    (np, ("allclose", "isclose", "array_equal", "asarray", "array", "abs", "max", "argmax", "argsort", "isfinite",
+          "all", "any", "float64", "float32", "ndarray", "linalg", "maximum", "sum", "sort", "fill_diagonal",
+          "concatenate", "zeros", "load")),
+    (np.linalg, ("norm",)),
+    (torch, ("allclose", "equal", "isclose", "tensor", "as_tensor", "from_numpy", "Tensor", "no_grad",
+             "float32", "cosine_similarity", "argmax", "topk", "zeros")),
+    (F, ("cosine_similarity", "normalize")),
+    (torch.Tensor, None), (torch._C.TensorBase, None),
+    (Image, ("open", "Image")), (Image.Image, None), (PIL.ImageFile.ImageFile, None),
+    (PIL.PngImagePlugin.PngImageFile, None),
+    (subprocess, ("run", "Popen", "PIPE", "CompletedProcess")), (subprocess.Popen, None),
+    (json, ("loads", "dumps")), (os, ("fspath", "environ", "path", "getcwd")),
+    (os.path, ("basename", "join", "realpath", "abspath", "isfile")), (math, ("isfinite", "sqrt")),
+    (contextlib, ("redirect_stdout", "redirect_stderr")), (warnings, ("catch_warnings", "simplefilter")),
+    (io, ("StringIO",)), (functools, ("partial",)), (types, ("FunctionType",)),
+    (sys.modules[__name__], None), (reference, None), (data, None),
+]
+_LIBRARY_ROOTS = tuple({str(Path(p).resolve()) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
+                        if (p := sysconfig.get_paths().get(key))} | {str(Path(__file__).resolve().parent) + os.sep})
+_MISSING = object()
+
+
+def _owner_name(owner) -> str:
+    return getattr(owner, "__qualname__", None) or getattr(owner, "__name__", repr(owner))
+
+
+def _items(owner, names):
+    if names is None:
+        return dict(vars(owner))
+    return {n: getattr(owner, n, None) for n in names}
+
+
+def _snapshot():
+    return [(owner, names, _items(owner, names)) for owner, names in _WATCHED]
+
+
+def _foreign(obj) -> bool:
+    """True for a callable made outside the installed libraries (a notebook cell's function, lambda, class …)."""
+    if isinstance(obj, functools.partial):
+        return True
+    func = obj.__func__ if isinstance(obj, types.MethodType) else obj
+    if isinstance(func, types.FunctionType):
+        where = func.__code__.co_filename  # "<frozen posixpath>" for the interpreter's frozen modules
+        return not (where.startswith("<frozen ") or str(Path(where).resolve()).startswith(_LIBRARY_ROOTS))
+    kind = obj if isinstance(obj, type) else type(obj)
+    return kind.__module__ == "__main__"
+
+
+def _foreign_names(snapshot):
+    return sorted(f"{_owner_name(owner)}.{name}" for owner, _, items in snapshot
+                  for name, obj in items.items() if callable(obj) and _foreign(obj))
+
+
+def _changed_names():
+    changed = []
+    for owner, names, before in _STATE["snapshot"]:
+        now = _items(owner, names)
+        for name in sorted(set(before) | set(now)):
+            if before.get(name, _MISSING) is not now.get(name, _MISSING):
+                changed.append(f"{_owner_name(owner)}.{name}")
+    return changed
+
+
+def _silence_library_noise(uses_clip: bool):
+    """Known library chatter on stderr would score a test cell 0; the tests' own output stays."""
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # else a fork after tokenizing prints to stderr
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    for lib in ("transformers", "torch", "huggingface_hub", "tokenizers", "PIL", "matplotlib", "tqdm"):
+        warnings.filterwarnings("ignore", module=rf"{lib}(\..*)?$")
+    if uses_clip:
+        import transformers
+
+        transformers.logging.set_verbosity_error()  # e.g. "Using a slow image processor …" on stderr
+
+
+def setup(assignment: str):
+    """Run by each quiz notebook's first, read-only cell, before any student code."""
+    grading_run = os.environ.get("NBGRADER_EXECUTION") in GRADING_RUNS or os.environ.get("CLIP_COURSE_GRADING") == "1"
+    _silence_library_noise(assignment in NEEDS_REFERENCES)
+    for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "CLIP_COURSE_GRADING"):
+        os.environ.pop(var, None)  # student code sees the same environment in grading as at home
+    _STATE.clear()
+    _STATE.update(assignment=assignment, env=dict(os.environ), python=sys.executable, data_dir=data_dir(),
+                  model=None, model_digest=None, refs=None, error=None, texts={}, targets={}, data_digest=None)
+    if assignment in NEEDS_REFERENCES and grading_run:
+        _prepare_references()  # before any student code: nothing can have been patched yet
+    _STATE["snapshot"] = _snapshot()
+    _STATE["foreign"] = _foreign_names(_STATE["snapshot"])
+    if _STATE["error"]:
+        print(f"(채점 준비 문제 / grading setup problem: {_STATE['error']})")
+
+
+# ---- helpers for the checks ------------------------------------------------------------------------
+def _fail(quiz, ko, en):
+    raise AssertionError(f"[{quiz}] {ko}\n[{quiz}] {en}")
+
+
+def _guard(quiz):
+    if not _STATE.get("snapshot"):
+        _fail(quiz, "노트북 맨 위의 준비 셀이 실행되지 않았습니다. 준비 셀을 지우거나 바꾸지 마세요.",
+              "The setup cell at the top did not run; do not delete or change it.")
+    if _STATE["foreign"]:
+        _fail(quiz, f"준비 셀보다 먼저 바뀐 함수가 있습니다: {', '.join(_STATE['foreign'])}",
+              f"Functions were replaced before the setup cell ran: {', '.join(_STATE['foreign'])}")
+    changed = _changed_names()
+    if changed:
+        _fail(quiz, f"채점에 쓰이는 함수/객체가 바뀌었습니다(monkeypatch): {', '.join(changed)}",
+              f"Objects the tests rely on were replaced after setup (monkeypatching): {', '.join(changed)}")
+
+
+def _prepare_references():
+    """Model, targets and references for this assignment; a failure is kept for the checks to report."""
+    try:
+        _STATE["model"] = choose_model(verbose=False)
+        _STATE["model_digest"] = reference.model_digest(_STATE["model"])
+        if _STATE["assignment"] == "quiz_topk":
+            _STATE["targets"]["quiz2"] = reference.quiz2_target_names()
+        if _STATE["assignment"] == "quiz_guess":
+            _STATE["targets"]["quiz7"] = [Path(f).name for f in reference.quiz7_files()]
+        _STATE["refs"] = reference.load_or_build(_STATE["model"])
+        _STATE["data_digest"] = reference.data_digest()
+    except Exception as error:  # reported by every check; the student's cells still run
+        _STATE["error"] = f"{type(error).__name__}: {error}"
+
+
+def _refs(quiz):
+    if _STATE["refs"] is None and not _STATE["error"]:  # an instructor running the source notebook by hand
+        _prepare_references()
+    if _STATE["error"]:
+        _fail(quiz, f"기준 답을 계산할 수 없습니다: {_STATE['error']}",
+              f"The reference answers cannot be computed: {_STATE['error']}")
+    if reference.data_digest() != _STATE["data_digest"]:
+        _fail(quiz, "채점 중에 강의 이미지 파일이 바뀌었습니다.", "The course images changed during the run.")
+    return _STATE["refs"]
+
+
+def _leaf(x, quiz, what):
+    if type(x) in (int, float) or isinstance(x, (np.floating, np.integer)) and type(x).__module__ == "numpy":
+        return float(x)
+    if type(x) is torch.Tensor and x.dim() == 0:
+        return float(x.detach().cpu().item())
+    _fail(quiz, f"{what}의 값은 숫자여야 합니다 ({type(x).__name__}).", f"{what} must hold numbers, got {type(x).__name__}.")
+
+
+def _array(x, quiz, what):
+    """The student's value as a fresh float64 numpy array; exact types only (no subclasses that lie)."""
+    if type(x) is torch.Tensor:
+        out = np.array(x.detach().cpu().double().numpy(), dtype=np.float64)
+    elif type(x) is np.ndarray:
+        out = np.array(x, dtype=np.float64)
+    elif type(x) in (list, tuple):
+        def conv(v):
+            return [conv(e) for e in v] if type(v) in (list, tuple) else _leaf(v, quiz, what)
+        try:
+            out = np.array(conv(x), dtype=np.float64)
+        except ValueError:
+            _fail(quiz, f"{what}의 행 길이가 서로 다릅니다.", f"{what} has rows of different lengths.")
+    else:
+        _fail(quiz, f"{what}은(는) torch.Tensor 또는 numpy 배열이어야 합니다 ({type(x).__name__}).",
+              f"{what} must be a torch.Tensor or a numpy array, got {type(x).__name__}.")
+    if not np.all(np.isfinite(out)):
+        _fail(quiz, f"{what}에 nan/inf가 있습니다.", f"{what} contains nan or inf.")
+    return out
+
+
+def _shape(arr, shape, quiz, what):
+    if tuple(arr.shape) != shape:
+        _fail(quiz, f"{what}의 모양은 {shape}이어야 합니다 (지금 {tuple(arr.shape)}).",
+              f"{what} must have shape {shape}, got {tuple(arr.shape)}.")
+
+
+def _basenames(filenames, n, quiz):
+    if type(filenames) not in (list, tuple) or len(filenames) != n:
+        _fail(quiz, f"image_filenames는 파일 경로 {n}개의 리스트여야 합니다.", f"image_filenames must be a list of {n} paths.")
+    names = []
+    for f in filenames:
+        if not (type(f) is str or isinstance(f, os.PathLike) and type(f).__module__.startswith("pathlib")):
+            _fail(quiz, "image_filenames의 항목은 파일 경로(str)여야 합니다.", "image_filenames must hold paths (str).")
+        names.append(os.path.basename(os.fspath(f)))
+    return names
+
+
+def _texts(value, n, quiz, what):
+    texts = [value] if type(value) is str and n == 1 else value
+    if type(texts) not in (list, tuple) or len(texts) != n or any(type(t) is not str or not t.strip() for t in texts):
+        _fail(quiz, f"{what}은(는) 비어 있지 않은 문자열 {n}개의 리스트여야 합니다.",
+              f"{what} must be a list of {n} non-empty strings.")
+    return list(texts)
+
+
+def _embed_texts(texts, quiz):
+    """The student's texts embedded by the grading model in a fresh interpreter (no student patches there)."""
+    key = tuple(texts)
+    if key not in _STATE["texts"]:
+        command = [_STATE["python"], "-I", "-m", "clipcourse.reference", "embed-texts", "--model", _STATE["model"]]
+        try:
+            done = subprocess.run(command, input=json.dumps(texts), capture_output=True, text=True,
+                                  env=_STATE["env"], timeout=900)
+            reply = json.loads(done.stdout) if done.returncode == 0 else None
+        except (subprocess.TimeoutExpired, ValueError, OSError) as error:
+            done, reply = error, None
+        if not reply or reply.get("model_digest") != _STATE["model_digest"]:
+            detail = getattr(done, "stderr", "") or str(done)
+            _fail(quiz, f"채점 모델로 텍스트를 임베딩하지 못했습니다: {detail[-500:]}",
+                  f"Embedding the texts with the grading model failed: {detail[-500:]}")
+        _STATE["texts"][key] = np.array(reply["embeddings"], dtype=np.float64)
+    return _STATE["texts"][key]
+
+
+def _quietly(func, *args):
+    """Call student code without letting its prints or warnings reach the test cell's output."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        warnings.simplefilter("ignore")
+        return func(*args)
+
+
+# ---- one check per quiz ----------------------------------------------------------------------------
+def _check_quiz1(value, expected, quiz, what):
+    _guard(quiz)
+    arr = _array(value, quiz, what)
+    _shape(arr, expected.shape, quiz, what)
+    if not np.allclose(arr, expected, rtol=0, atol=1e-3):
+        _fail(quiz, f"{what}의 값이 코사인 유사도와 다릅니다 (소수 셋째 자리까지 맞아야 합니다).",
+              f"{what} does not hold the cosine similarities (3 decimals are enough).")
+
+
+def check_quiz1_rowwise(cos_rowwise):
+    _check_quiz1(cos_rowwise, reference.quiz1_answers()[0], "퀴즈 1", "cos_rowwise")
+
+
+def check_quiz1_matrix(cos_matrix):
+    _check_quiz1(cos_matrix, reference.quiz1_answers()[1], "퀴즈 1", "cos_matrix")
+
+
+def check_quiz2(text):
+    quiz = "퀴즈 2"
+    _guard(quiz)
+    refs = _refs(quiz)
+    query = _texts(text, 1, quiz, "text")
+    scores = reference.cosine(_embed_texts(query, quiz), refs.dogs)[0]
+    top3 = sorted(refs.dog_names[i] for i in np.argsort(-scores, kind="stable")[:3])
+    wanted = sorted(_STATE["targets"]["quiz2"])
+    if top3 != wanted:
+        _fail(quiz, f"채점 모델에서 {query[0]!r}의 Top-3는 {top3}입니다. 목표: {wanted}.",
+              f"Under the grading model the Top-3 of {query[0]!r} is {top3}; wanted {wanted}.")
+
+
+def check_quiz3(images, image_filenames):
+    quiz = "퀴즈 3"
+    _guard(quiz)
+    refs = _refs(quiz)
+    n = len(refs.gallery_names)
+    names = _basenames(image_filenames, n, quiz)
+    if sorted(names) != sorted(refs.gallery_names):
+        _fail(quiz, f"image_filenames가 gallery 폴더의 이미지 {n}개와 다릅니다.",
+              f"image_filenames are not the {n} gallery images.")
+    if type(images) not in (list, tuple) or len(images) != n:
+        _fail(quiz, f"images는 PIL 이미지 {n}개의 리스트여야 합니다.", f"images must be a list of {n} PIL images.")
+    gallery = _STATE["data_dir"] / "gallery"
+    for i, (image, name) in enumerate(zip(images, names)):
+        if not isinstance(image, Image.Image) or not type(image).__module__.startswith("PIL."):
+            _fail(quiz, f"images[{i}]가 PIL 이미지가 아닙니다.", f"images[{i}] is not a PIL image.")
+        with Image.open(gallery / name) as im:
+            expected = np.asarray(im.convert("RGB"))
+        if not np.array_equal(np.asarray(image.convert("RGB")), expected):
+            _fail(quiz, f"images[{i}]가 image_filenames[{i}] ({name})의 그림이 아닙니다. 순서를 맞추세요.",
+                  f"images[{i}] is not the picture in image_filenames[{i}] ({name}); keep both in the same order.")
+
+
+def check_quiz4(image_embeddings, image_filenames):
+    quiz = "퀴즈 4"
+    _guard(quiz)
+    refs = _refs(quiz)
+    n, d = refs.gallery.shape
+    arr = _array(image_embeddings, quiz, "image_embeddings")
+    _shape(arr, (n, d), quiz, "image_embeddings")
+    names = _basenames(image_filenames, n, quiz)
+    if sorted(names) != sorted(refs.gallery_names):
+        _fail(quiz, "image_filenames가 gallery 이미지 200개가 아니어서 비교할 수 없습니다.",
+              "image_filenames are not the gallery images, so the embeddings cannot be checked.")
+    row = {name: i for i, name in enumerate(refs.gallery_names)}
+    expected = refs.gallery[[row[name] for name in names]].astype(np.float64)
+    scale = float(np.max(np.abs(expected)))
+    if not np.allclose(arr, expected, rtol=1e-3, atol=1e-3 * scale):
+        _fail(quiz, "image_embeddings가 같은 모델로 image_filenames 순서대로 임베딩한 값과 다릅니다.",
+              "image_embeddings differ from the embeddings of image_filenames (same order) under the same model.")
+
+
+def check_quiz5(text_embedding):
+    quiz = "퀴즈 5"
+    _guard(quiz)
+    refs = _refs(quiz)
+    arr = _array(text_embedding, quiz, "text_embedding")
+    _shape(arr, refs.quiz5.shape, quiz, "text_embedding")
+    expected = refs.quiz5.astype(np.float64)
+    if not np.allclose(arr, expected, rtol=1e-3, atol=1e-3 * float(np.max(np.abs(expected)))):
+        _fail(quiz, f"text_embedding이 주어진 텍스트 {reference.QUIZ5_TEXT!r}의 임베딩과 다릅니다.",
+              f"text_embedding is not the embedding of the given text {reference.QUIZ5_TEXT!r}.")
+
+
+def _quiz6_probes(refs):
+    """(query, images, names, acceptable answers): the real search, then cases a hard-coded name, a
+    different query, a global variable or a dot product cannot all pass. Cosine picks row a; the
+    dot product picks row b, a long vector that points a little away from the query."""
+    gallery = refs.gallery.astype(np.float64)
+    unit = gallery / np.maximum(np.linalg.norm(gallery, axis=1, keepdims=True), 1e-12)
+    names = [str(_STATE["data_dir"] / "gallery" / name) for name in refs.gallery_names]
+    scores = refs.quiz6_scores()
+    probes = [(refs.quiz5, refs.gallery, names, {names[i] for i in np.flatnonzero(scores >= scores.max() - 1e-5)})]
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -np.inf)
+    distinct = [i for i in range(len(names)) if sim[i].max() < 0.999]
+    for k, a in enumerate(distinct[len(distinct) // 5::max(1, len(distinct) // 3)][:3]):
+        b = distinct[(distinct.index(a) + 1) % len(distinct)]
+        rows = unit.copy()
+        mix = unit[a] + unit[b]
+        rows[b] = 100.0 * mix / np.linalg.norm(mix)
+        shift = 7 * (k + 1)
+        shifted = names[shift:] + names[:shift]
+        probes.append((3.0 * unit[a][None, :], rows, shifted, {shifted[a]}))
+    return probes
+
+
+def check_quiz6(top1_filename):
+    quiz = "퀴즈 6"
+    _guard(quiz)
+    refs = _refs(quiz)
+    if not isinstance(top1_filename, types.FunctionType):
+        _fail(quiz, "top1_filename 함수를 정의하세요.", "Define the function top1_filename.")
+    answers = []
+    for query, images, names, accepted in _quiz6_probes(refs):
+        args = (torch.tensor(np.asarray(query, dtype=np.float32)), torch.tensor(np.asarray(images, dtype=np.float32)),
+                list(names))
+        try:
+            answer = _quietly(top1_filename, *args)
+        except Exception as error:
+            _fail(quiz, f"top1_filename이 오류를 냈습니다: {type(error).__name__}: {error}",
+                  f"top1_filename raised {type(error).__name__}: {error}")
+        answers.append((answer, accepted))
+    _guard(quiz)  # the student's function ran in between
+    for number, (answer, accepted) in enumerate(answers):
+        if not (type(answer) is str or isinstance(answer, os.PathLike) and type(answer).__module__.startswith("pathlib")):
+            _fail(quiz, f"top1_filename은 image_filenames의 항목(파일 이름)을 돌려주어야 합니다 ({type(answer).__name__}).",
+                  f"top1_filename must return an element of image_filenames, got {type(answer).__name__}.")
+        if os.fspath(answer) not in accepted:
+            which = ("주어진 검색어의 Top-1이 아닙니다" if number == 0 else
+                     "다른 입력에서 틀렸습니다: 인자로 받은 text_embedding, image_embeddings, image_filenames와 "
+                     "코사인 유사도를 쓰세요")
+            why = ("is not the Top-1 of the given query" if number == 0 else
+                   "is wrong on other inputs: use the arguments text_embedding, image_embeddings, image_filenames "
+                   "and the cosine similarity")
+            _fail(quiz, f"top1_filename의 결과가 {which}.", f"top1_filename's answer {why}.")
+
+
+def check_quiz7(texts, number):
+    """Picture ``number`` (1 … 5): the Top-1 of texts[number - 1] over the gallery must be that picture."""
+    quiz = f"퀴즈 7-{number}"
+    _guard(quiz)
+    refs = _refs(quiz)
+    targets = _STATE["targets"]["quiz7"]
+    queries = _texts(texts, len(targets), quiz, "texts")
+    scores = reference.cosine(_embed_texts(queries, quiz), refs.gallery)
+    top1 = refs.gallery_names[int(np.argmax(scores[number - 1]))]
+    if top1 != targets[number - 1]:
+        _fail(quiz, f"채점 모델에서 {queries[number - 1]!r}의 Top-1은 {number}번 그림이 아닙니다 ({top1}).",
+              f"Under the grading model the Top-1 of {queries[number - 1]!r} is not picture {number} ({top1}).")
