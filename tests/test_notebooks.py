@@ -30,8 +30,11 @@ CLEAR_HINT = ("clear all outputs before committing (JupyterLab: Edit > Clear Out
 
 def committed_notebooks():
     """Every notebook git tracks outside nbgrader's folders, plus the lecture notebooks on disk."""
-    listed = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True)
-    tracked = {name for name in listed.stdout.splitlines() if not name.startswith(NOT_OURS)}
+    try:
+        listed = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True)
+        tracked = {name for name in listed.stdout.splitlines() if not name.startswith(NOT_OURS)}
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout (e.g. an unpacked archive)
+        tracked = set()
     on_disk = {str(path.relative_to(ROOT)) for path in NOTEBOOKS.glob("*.ipynb")}
     return sorted(tracked | on_disk)
 
