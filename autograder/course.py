@@ -1,0 +1,227 @@
+"""The class's nbgrader course folder and what grading needs from it (one place for each decision).
+
+* where things are: the course root (with ``nbgrader_config.py``), its gradebook, our state and
+  outputs under ``build/grades/`` (git-ignored);
+* the course configuration (the root ``nbgrader_config.py``, which the quizzes own) and our
+  grading settings on top of it;
+* the model every kernel uses, resolved once per class, and the reference-answer cache;
+* what the sandbox lets a kernel see and use (``sandbox_spec``).
+"""
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from traitlets.config import Config
+from traitlets.config.loader import PyFileConfigLoader
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SYSTEM_READONLY = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc")
+UID_BASE = 61000  # kernels of slot k run as uid/gid UID_BASE + k (no passwd entry needed)
+
+
+@dataclasses.dataclass
+class Settings:
+    """What the instructor can choose on the command line (see ``__main__``)."""
+    jobs: int = 0                     # 0: number of cores
+    cell_timeout: int = 0             # 0: the course config's Execute.timeout, else 300 s
+    notebook_timeout: int = 1200      # whole notebook, seconds
+    memory_mb: int = 4096             # address-space cap of the kernel
+    cpu_seconds: int = 0              # 0: notebook_timeout x threads per kernel
+    sandbox: bool = True
+    guard: bool = True
+    force: bool = False
+    quiz_pattern: str = r"(?i)q(?:uiz)?[_\- ]?0*(\d+)"
+    extra_readonly: tuple = ()
+
+
+class CourseError(RuntimeError):
+    """A problem with the course folder itself (not with one submission)."""
+
+
+class Course:
+    def __init__(self, root):
+        self.root = Path(root).resolve()
+        if not (self.root / "nbgrader_config.py").is_file():
+            raise CourseError(f"{self.root} has no nbgrader_config.py: run the command from the course folder "
+                              "or pass --course DIR")
+        self.config = load_config(self.root)
+        self.source = self.root / _configured(self.config, "source_directory", "source")
+        self.submitted = self.root / _configured(self.config, "submitted_directory", "submitted")
+        self.autograded = self.root / _configured(self.config, "autograded_directory", "autograded")
+        self.feedback = self.root / _configured(self.config, "feedback_directory", "feedback")
+        self.out = self.root / "build" / "grades"
+        self.db_path = self.root / "gradebook.db"
+        db_url = self.config.CourseDirectory.get("db_url")
+        if db_url:
+            if not str(db_url).startswith("sqlite:///"):
+                raise CourseError("autograder supports a SQLite gradebook only (CourseDirectory.db_url)")
+            self.db_path = Path(str(db_url)[len("sqlite:///"):])
+
+    @property
+    def db_url(self):
+        return f"sqlite:///{self.db_path}"
+
+    def assignments(self):
+        if not self.source.is_dir():
+            return []
+        return sorted(p.name for p in self.source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+    def notebooks(self, assignment):
+        return sorted(p.stem for p in (self.source / assignment).glob("*.ipynb"))
+
+    def source_fingerprint(self, assignment):
+        digest = hashlib.sha256()
+        for path in sorted((self.source / assignment).rglob("*")):
+            if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+                digest.update(str(path.relative_to(self.source)).encode())
+                digest.update(path.read_bytes())
+        return digest.hexdigest()[:16]
+
+    def state_dir(self, assignment):
+        return self.out / ".state" / assignment
+
+    def ensure_in_gradebook(self, assignment, log=print):
+        """Put the assignment's notebooks and grade cells in the gradebook when source/ changed.
+
+        Runs ``nbgrader generate_assignment`` with a throw-away release folder, so the committed
+        ``release/`` is never touched here.
+        """
+        stamp = self.state_dir(assignment) / "source-fingerprint"
+        fingerprint = self.source_fingerprint(assignment)
+        if self.db_path.exists() and stamp.exists() and stamp.read_text() == fingerprint:
+            return fingerprint
+        log(f"updating the gradebook from source/{assignment} ...")
+        with tempfile.TemporaryDirectory(prefix="ag-release-") as release:
+            command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
+                       f"--CourseDirectory.release_directory={release}", f"--CourseDirectory.root={self.root}"]
+            done = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CourseError(f"nbgrader generate_assignment {assignment} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.write_text(fingerprint)
+        return fingerprint
+
+
+def load_config(root):
+    """The course's nbgrader configuration (the root nbgrader_config.py) as a traitlets Config."""
+    config = Config()
+    try:
+        config.merge(PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config())
+    except Exception as error:
+        raise CourseError(f"{root}/nbgrader_config.py could not be loaded: {error}") from error
+    return config
+
+
+def _configured(config, name, default):
+    return config.CourseDirectory.get(name, default) if "CourseDirectory" in config else default
+
+
+def cell_timeout(course, settings):
+    if settings.cell_timeout:
+        return settings.cell_timeout
+    configured = course.config.get("Execute", {}).get("timeout")
+    return int(configured) if configured else 300
+
+
+def threads_per_kernel(jobs):
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def resolve_model(course):
+    """The local folder of the CLIP model every kernel will load, or None when the course has no model.
+
+    ``clipcourse.models.choose_model`` decides (CLIP_MODEL, the real model, the offline one); a hub
+    id is downloaded once here, because graded kernels have no network.
+    """
+    if not (course.root / "clipcourse" / "models.py").is_file():
+        return None
+    sys.path.insert(0, str(course.root))
+    try:
+        from clipcourse.models import choose_model
+        name = choose_model(verbose=False)
+    finally:
+        sys.path.remove(str(course.root))
+    if Path(name).is_dir():
+        return str(Path(name).resolve())
+    from huggingface_hub import snapshot_download
+
+    return snapshot_download(name, allow_patterns=["*.json", "*.txt", "*.safetensors"])
+
+
+def unreadable_files(paths):
+    """Files under ``paths`` that an unprivileged user could not read (the sandbox runs as one)."""
+    bad = []
+    for top in paths:
+        for dirpath, _, filenames in os.walk(top):
+            for name in filenames:
+                path = os.path.join(dirpath, name)
+                try:
+                    mode = os.stat(path).st_mode
+                except OSError:
+                    continue
+                if not mode & 0o004:
+                    bad.append(path)
+    return bad
+
+
+def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs):
+    """What sandbox.py needs: uid, limits, environment and the read-only paths."""
+    threads = threads_per_kernel(jobs)
+    support = os.path.join(job_dir, "support")
+    os.makedirs(support, exist_ok=True)
+    shutil.copy(PACKAGE_DIR / "guard.py", os.path.join(support, "_autograder_guard.py"))
+    home = "/tmp/home" if settings.sandbox else os.path.join(job_dir, "home")
+    os.makedirs(os.path.join(job_dir, "home"), exist_ok=True)
+    env = {
+        "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
+        "HOME": home, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+        "PYTHONPATH": support, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "IPYTHONDIR": f"{home}/.ipython", "MPLCONFIGDIR": f"{home}/.matplotlib",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "HF_HOME": f"{home}/hf", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
+        "OPENBLAS_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "2",
+    }
+    readonly = list(SYSTEM_READONLY) + [sys.base_prefix, sys.prefix, support]
+    for name in ("clipcourse", "data"):
+        if (course.root / name).is_dir():
+            readonly.append(str(course.root / name))
+    if os.environ.get("CLIP_COURSE_DATA"):
+        env["CLIP_COURSE_DATA"] = os.environ["CLIP_COURSE_DATA"]
+        readonly.append(os.environ["CLIP_COURSE_DATA"])
+    if model_dir:
+        env["CLIP_MODEL"] = model_dir
+        readonly.append(model_dir)
+    if reference_dir:
+        env["CLIP_COURSE_CACHE"] = str(reference_dir)
+        readonly.append(str(reference_dir))
+    readonly += [str(Path(p).resolve()) for p in settings.extra_readonly]
+    env["AUTOGRADER_TRUSTED"] = os.pathsep.join(p for p in readonly if p not in SYSTEM_READONLY or p == "/usr")
+    env["CLIP_COURSE_GRADING"] = "1"  # the quizzes' setup cell then prepares references before student code
+    uid = UID_BASE + slot
+    return {
+        "uid": uid, "gid": uid,
+        "readonly": readonly,
+        "env": env,
+        "limits": {
+            "memory_mb": settings.memory_mb,
+            "cpu_seconds": settings.cpu_seconds or settings.notebook_timeout * threads,
+            "processes": 256, "file_mb": 512, "tmpfs_mb": 512, "workdir_mb": 512,
+        },
+    }
+
+
+def write_json(path, data):
+    """Write JSON atomically (a rename), so an interrupted run never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    os.replace(tmp, path)

@@ -1,0 +1,140 @@
+"""Feedback a student may read: which tests failed and their points, never the hidden tests' source.
+
+nbgrader's feedback shows the autograded notebook, where OverwriteCells put the hidden tests back,
+and their tracebacks quote the failing hidden line (nbgrader #917, #1363). Here:
+
+* ``secret_lines`` collects the hidden tests' lines from the gradebook (minus lines that also
+  appear outside hidden regions, such as ``import numpy as np``);
+* ``HideHiddenTests`` (a preprocessor placed before nbgrader's ``GetGrades``) replaces each hidden
+  region by one comment naming the test cell, its points and its verdict, reduces the outputs of
+  hidden-test cells to ``Error: message``, and removes any output line of any cell that quotes a
+  secret line (a notebook can print a cell's source through IPython's history or hooks);
+* ``find_leaks`` checks the rendered HTML's text once more; ``job.py`` swaps in a scores-only page
+  if it ever finds something.
+"""
+import html
+import re
+
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Any, Bool
+
+BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+MIN_SECRET = 8  # shorter lines ("else:", "pass") say nothing about a test
+REMOVED = "[hidden test line removed]"
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_SPACES = re.compile(r"\s+")
+
+
+def _norm(text):
+    return _SPACES.sub(" ", text).strip()
+
+
+def split_hidden(source):
+    """``(visible lines, hidden lines)`` of one cell's source."""
+    visible, hidden, inside = [], [], False
+    for line in source.split("\n"):
+        if BEGIN in line:
+            inside = True
+        elif END in line:
+            inside = False
+        elif inside:
+            hidden.append(line)
+        else:
+            visible.append(line)
+    return visible, hidden
+
+
+def secret_lines(sources):
+    """The normalised hidden-test lines worth hiding, from an iterable of cell sources."""
+    hidden, visible = set(), set()
+    for source in sources:
+        shown, secret = split_hidden(source)
+        hidden.update(_norm(line) for line in secret)
+        visible.update(_norm(line) for line in shown)
+    return sorted(s for s in hidden - visible if len(s) >= MIN_SECRET)
+
+
+def redact(text, secrets):
+    lines = _ANSI.sub("", text).split("\n")
+    return "\n".join(REMOVED if any(s in _norm(line) for s in secrets) else line for line in lines)
+
+
+def _verdict(cell):
+    for output in cell.get("outputs", []):
+        if output.output_type == "error":
+            return "failed", f"{output.ename}: {output.evalue}"
+        if output.output_type == "stream" and output.name == "stderr":
+            return "failed", "it wrote to stderr"
+    return "passed", ""
+
+
+class HideHiddenTests(Preprocessor):
+    enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
+    secrets = Any([], help="normalised hidden-test lines (see secret_lines)").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        secrets = self.secrets
+        hidden = BEGIN in cell.source
+        if hidden:
+            meta = cell.metadata.get("nbgrader", {})
+            verdict, why = _verdict(cell)
+            note = f"hidden tests of {meta.get('grade_id', 'this cell')!r} ({meta.get('points', 0)} points): {verdict}"
+            if why:
+                note += f" ({redact(why, secrets).splitlines()[0] if why else ''})"
+            kept, inside = [], False
+            for line in cell.source.split("\n"):
+                if BEGIN in line:
+                    inside = True
+                    indent = line[: len(line) - len(line.lstrip())]
+                    kept.append(f"{indent}# [{note} — their code is not shown]")
+                elif END in line:
+                    inside = False
+                elif not inside:
+                    kept.append(line)
+            cell.source = "\n".join(kept)
+        for output in cell.get("outputs", []):
+            self._clean(output, secrets, hidden)
+        if hidden:  # only text survives in a hidden-test cell
+            cell.outputs = [o for o in cell.outputs if o.output_type in ("error", "stream")
+                            or "text/plain" in o.get("data", {})]
+            for output in cell.outputs:
+                if "data" in output:
+                    output["data"] = {"text/plain": output["data"]["text/plain"]}
+        return cell, resources
+
+    @staticmethod
+    def _clean(output, secrets, hidden):
+        if output.output_type == "error":
+            output.evalue = redact(output.evalue, secrets)
+            output.traceback = [f"{output.ename}: {output.evalue}"] if hidden else \
+                [redact(line, secrets) for line in output.traceback]
+        elif output.output_type == "stream":
+            output.text = redact(output.text, secrets)
+        elif "data" in output:
+            for mime, value in list(output["data"].items()):
+                if mime.startswith("text/") and isinstance(value, (str, list)):
+                    text = value if isinstance(value, str) else "".join(value)
+                    output["data"][mime] = redact(text, secrets)
+
+
+def html_text(page):
+    """The readable text of an HTML page (tags dropped, entities decoded, whitespace collapsed)."""
+    page = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
+    return _norm(html.unescape(re.sub(r"<[^>]+>", " ", page).replace("\u200b", "")))
+
+
+def find_leaks(page, secrets):
+    """Hidden-test lines that can be read in an HTML page (compared without any whitespace, because
+    syntax highlighting splits a line into tokens)."""
+    squeeze = lambda text: _SPACES.sub("", text)  # noqa: E731
+    raw, text = squeeze(html.unescape(page)), squeeze(html_text(page))
+    return [s for s in secrets if squeeze(s) in text or squeeze(s) in raw]
+
+
+def scores_only_page(student, assignment, rows):
+    """The fallback feedback: a plain table of test cells and points."""
+    body = "".join(f"<tr><td>{html.escape(name)}</td><td>{score:g} / {points:g}</td></tr>"
+                   for name, score, points in rows)
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}</title></head>"
+            f"<body><h1>{html.escape(assignment)} — {html.escape(student)}</h1>"
+            f"<table><tr><th>test cell</th><th>points</th></tr>{body}</table></body></html>")

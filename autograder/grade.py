@@ -1,0 +1,313 @@
+"""Grade a whole class: collect → gradebook → autograde (N at once) → feedback → CSV → summary.
+
+Each submission is graded by ``job.py`` in its own process and throw-away course; this process
+is the only one that writes the class's gradebook, ``autograded/``, ``feedback/`` and results,
+one submission at a time, as results arrive. A result file per (assignment, student) under
+``build/grades/.state/`` records what was graded (the submission's digest and the assignment's
+fingerprint), so a rerun grades only what is missing or changed; interrupting loses at most the
+submissions being graded at that moment.
+"""
+import concurrent.futures
+import hashlib
+import json
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from . import collect, gradebook, report
+from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, resolve_model, sandbox_spec,
+                     unreadable_files, write_json)
+
+SLACK_S = 300  # on top of the notebook budget: kernel start, nbgrader, feedback
+
+
+class ClassRun:
+    """What one run produced: the results (one per student and assignment) and where files went."""
+
+    def __init__(self, course, results, outputs):
+        self.course, self.results, self.outputs = course, results, outputs
+
+
+def grade_class(submissions, course_root=".", assignment=None, settings=None, log=print):
+    settings = settings or Settings()
+    course = Course(course_root)
+    subs = collect.find(submissions, course, assignment)
+    if not subs:
+        raise CourseError(f"no submissions in {submissions}: expected <student>/<assignment>/*.ipynb "
+                          "or <student>.ipynb files")
+    jobs = settings.jobs or os.cpu_count() or 1
+    if settings.sandbox:
+        check_sandbox()
+    course.out.mkdir(parents=True, exist_ok=True)
+    model_dir = _readable_model(course, resolve_model(course), log)
+    reference_dir = prepare_references(course, model_dir, log)
+    _check_readable(course, reference_dir)
+    fingerprints = {}
+    for a in sorted({s.assignment for s in subs if s.assignment in course.assignments()}):
+        fingerprints[a] = course.ensure_in_gradebook(a, log) + f"-{_model_key(model_dir)}"
+    snapshot = course.out / ".state" / "gradebook-snapshot.db"
+    snapshot.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(course.db_path, snapshot)
+
+    results, todo = {}, []
+    for sub in subs:
+        previous = _load_result(course, sub)
+        if (previous and not settings.force and previous["status"] != "error"
+                and previous.get("digest") == sub.digest
+                and previous.get("fingerprint") == fingerprints.get(sub.assignment)):
+            results[(sub.assignment, sub.student)] = previous
+        else:
+            todo.append(sub)
+    if results:
+        log(f"{len(results)} submission(s) already graded (kept; --force grades them again)")
+    env = dict(settings=settings, course=course, jobs=jobs, snapshot=snapshot, model_dir=model_dir,
+               reference_dir=reference_dir, fingerprints=fingerprints)
+    for done in _run_all(todo, env, log):
+        results[(done["assignment"], done["student"])] = done
+    outputs = write_reports(course, list(results.values()), settings, log)
+    return ClassRun(course, list(results.values()), outputs)
+
+
+# ---- preparation --------------------------------------------------------------------------------------
+def check_sandbox():
+    """Start a trivial command in the sandbox once; a clear error if this machine cannot."""
+    with tempfile.TemporaryDirectory(prefix="ag-check-") as tmp:
+        spec = {"uid": 61999, "gid": 61999, "isolate": True, "root": f"{tmp}/root", "readonly": ["/usr", "/lib",
+                "/lib64", "/bin", "/etc", sys.base_prefix, sys.prefix], "writable": [], "chown": [],
+                "env": {"PATH": "/usr/bin:/bin"}, "status_file": f"{tmp}/status", "log_file": f"{tmp}/log",
+                "limits": {"memory_mb": 512, "cpu_seconds": 10, "processes": 16, "file_mb": 1, "tmpfs_mb": 1,
+                           "workdir_mb": 1}}
+        Path(f"{tmp}/spec.json").write_text(json.dumps(spec))
+        os.makedirs(f"{tmp}/work")
+        done = subprocess.run([sys.executable, str(PACKAGE_DIR / "sandbox.py"), f"{tmp}/spec.json", "--",
+                               sys.executable, "-c", "pass"], cwd=f"{tmp}/work", capture_output=True, text=True,
+                              timeout=60)
+        if done.returncode != 0:
+            why = (Path(f"{tmp}/log").read_text() if Path(f"{tmp}/log").exists() else "") + done.stderr
+            raise CourseError("the grading sandbox cannot start on this machine (it needs Linux, root and "
+                              f"unshare): {why.strip()[-400:]}\nRun as root, or pass --no-sandbox to run "
+                              "student code with your own permissions (rlimits and the guard still apply).")
+
+
+def _model_key(model_dir):
+    """Changes when the model's files change (a retrained model means grading again)."""
+    if not model_dir:
+        return "none"
+    files = sorted(p for p in Path(model_dir).rglob("*") if p.is_file())
+    stamp = "".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in files)
+    return hashlib.sha256(stamp.encode()).hexdigest()[:12]
+
+
+def _readable_model(course, model_dir, log):
+    """Kernels run as an unprivileged user: if the model files are not world-readable, use a readable copy."""
+    if not model_dir or not unreadable_files([model_dir]):
+        return model_dir
+    copy = course.out / ".model" / Path(model_dir).name
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(model_dir, copy)
+    for path in copy.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    log(f"note: {model_dir} has files only root can read; graded kernels use a readable copy in {copy}")
+    return str(copy)
+
+
+def prepare_references(course, model_dir, log):
+    """Fill the quizzes' reference cache once per class; kernels get it read-only (nobody can poison it)."""
+    if not model_dir or not (course.root / "clipcourse" / "reference.py").is_file():
+        return None
+    cache = course.out / ".references"
+    cache.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CLIP_MODEL=model_dir, CLIP_COURSE_CACHE=str(cache), HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "clipcourse.reference", "build", "--model", model_dir],
+                          cwd=course.root, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise CourseError(f"the reference answers could not be computed:\n{(done.stdout + done.stderr)[-2000:]}")
+    log(done.stdout.strip().splitlines()[-1] if done.stdout.strip() else f"references ready in {cache}")
+    return cache
+
+
+def _check_readable(course, reference_dir):
+    paths = [str(course.root / n) for n in ("clipcourse", "data") if (course.root / n).is_dir()]
+    bad = unreadable_files(paths + ([str(reference_dir)] if reference_dir else []))
+    if bad:
+        raise CourseError("graded kernels run as an unprivileged user and cannot read: " + ", ".join(bad[:5])
+                          + " — make them world-readable (chmod a+r) and run again")
+
+
+def _result_path(course, assignment, student):
+    return course.state_dir(assignment) / "results" / f"{student}.json"
+
+
+def _load_result(course, sub):
+    try:
+        return json.loads(_result_path(course, sub.assignment, sub.student).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ---- running the jobs ---------------------------------------------------------------------------------
+def _problem_result(sub, env, status, reason):
+    return {"student": sub.student, "assignment": sub.assignment, "status": status, "reason": reason,
+            "grades": [], "notes": list(sub.notes), "flags": [], "events": {}, "cells": {},
+            "digest": sub.digest, "fingerprint": env["fingerprints"].get(sub.assignment), "timing": {}}
+
+
+def _run_all(todo, env, log):
+    """Yield each submission's result after merging it, printing one line per submission."""
+    course, settings = env["course"], env["settings"]
+    total, count = len(todo), 0
+    runnable = []
+    for sub in todo:
+        if sub.problem:
+            count += 1
+            result = _problem_result(sub, env, "unreadable", sub.problem)
+            _merge(course, result, None)
+            log(_line(count, total, result, settings))
+            yield result
+        else:
+            collect.install(sub, course)
+            runnable.append(sub)
+    if not runnable:
+        return
+    slots = queue.Queue()
+    for slot in range(env["jobs"]):
+        slots.put(slot)
+    running = {}  # slot -> Popen, for Ctrl-C
+    stop = threading.Event()
+
+    def work(sub):
+        slot = slots.get()
+        try:
+            return _run_job(sub, slot, env, running, stop)
+        finally:
+            slots.put(slot)
+
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=env["jobs"])
+    futures = [pool.submit(work, sub) for sub in runnable]
+    try:
+        for future in concurrent.futures.as_completed(futures):
+            result, job_dir = future.result()
+            count += 1
+            _merge(course, result, job_dir)
+            if job_dir and not os.environ.get("AUTOGRADER_KEEP_JOBS"):
+                shutil.rmtree(job_dir, ignore_errors=True)
+            log(_line(count, total, result, settings))
+            yield result
+    except KeyboardInterrupt:
+        stop.set()
+        for f in futures:
+            f.cancel()
+        for proc in list(running.values()):
+            _kill(proc)
+        pool.shutdown(wait=True, cancel_futures=True)
+        log(f"interrupted: {count} of {total} graded and saved; run the same command again to grade the rest")
+        raise SystemExit(130)
+    pool.shutdown(wait=True)
+
+
+def _run_job(sub, slot, env, running, stop):
+    course, settings = env["course"], env["settings"]
+    if stop.is_set():
+        return _problem_result(sub, env, "error", "interrupted"), None
+    job_dir = tempfile.mkdtemp(prefix="ag-")  # short: unix socket paths must stay under 108 bytes
+    os.chmod(job_dir, 0o755)
+    kernel_dir = os.path.join(job_dir, "kernel")
+    os.makedirs(kernel_dir)
+    spec = sandbox_spec(course, settings, slot, kernel_dir, env["model_dir"], env["reference_dir"], env["jobs"])
+    job = {
+        "dir": job_dir, "class_root": str(course.root), "student": sub.student, "assignment": sub.assignment,
+        "gradebook": str(env["snapshot"]), "source": str(course.source / sub.assignment),
+        "files": {name: str(path) for name, path in sub.files.items()},
+        "base": str(sub.base) if sub.base else None, "extra": [str(e) for e in sub.extra],
+        "notes": sub.notes, "digest": sub.digest, "fingerprint": env["fingerprints"][sub.assignment],
+        "settings": {"cell_timeout": cell_timeout(course, settings), "notebook_timeout": settings.notebook_timeout,
+                     "sandbox": settings.sandbox, "guard": settings.guard},
+        "sandbox_spec": spec,
+    }
+    write_json(os.path.join(job_dir, "job.json"), job)
+    child_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent), str(course.root)]))
+    child_env.pop("NBGRADER_EXECUTION", None)
+    with open(os.path.join(job_dir, "job-output.txt"), "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "autograder.job", os.path.join(job_dir, "job.json")],
+                                cwd=job_dir, env=child_env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        running[slot] = proc
+        try:
+            proc.wait(timeout=settings.notebook_timeout + SLACK_S)
+            killed = False
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            killed = True
+        finally:
+            running.pop(slot, None)
+    try:
+        result = json.loads(Path(job_dir, "result.json").read_text())
+    except (OSError, ValueError):
+        if killed:
+            result = _problem_result(sub, env, "timed out", f"grading took longer than {settings.notebook_timeout + SLACK_S} s "
+                                     "and was stopped; no test ran to the end (scored 0)")
+        else:
+            tail = Path(job_dir, "job-output.txt").read_text(errors="replace")[-400:]
+            result = _problem_result(sub, env, "error", f"the grading process ended without a result "
+                                     f"(exit code {proc.returncode}): {tail.strip()}")
+    return result, job_dir
+
+
+def _kill(proc):
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the kernel's launcher dies with it (PR_SET_PDEATHSIG)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def _merge(course, result, job_dir):
+    """Copy files, write the gradebook, then the result file (that order: a crash means 'grade again')."""
+    student, assignment = result["student"], result["assignment"]
+    if job_dir and result["status"] != "error":
+        for folder, target in (("autograded", course.autograded), ("feedback", course.feedback)):
+            src = Path(job_dir, "course", folder, student, assignment)
+            dest = target / student / assignment
+            if src.is_dir():
+                if dest.exists():
+                    shutil.rmtree(dest)
+                shutil.copytree(src, dest)
+        result["feedback"] = [str(course.feedback / student / assignment / Path(p).name)
+                              for p in result.get("feedback", [])]
+    gradebook.merge(course.db_url, result)
+    if result["status"] != "error":
+        write_json(_result_path(course, assignment, student), result)
+
+
+def _line(count, total, result, settings):
+    score, max_score, _ = report.totals(result, settings.quiz_pattern)
+    seconds = result.get("timing", {}).get("total")
+    head = (f"[{count:>{len(str(total))}}/{total}] {result['assignment']}/{result['student']:<16} "
+            f"{score:>5g}/{max_score:<5g} {result['status']:<11}" + (f" {seconds:6.1f} s" if seconds else ""))
+    details = [result["reason"]] if result.get("reason") else []
+    details += result.get("notes", []) + result.get("flags", [])
+    return head + "".join(f"\n      {d}" for d in details)
+
+
+def write_reports(course, results, settings, log=print):
+    """A CSV and a summary table per assignment under build/grades/; returns their paths."""
+    outputs = {}
+    for assignment in sorted({r["assignment"] for r in results}):
+        rows = [r for r in results if r["assignment"] == assignment]
+        max_points = {assignment: max((report.totals(r, settings.quiz_pattern)[1] for r in rows), default=0)}
+        csv_path = course.out / f"{assignment}.csv"
+        csv_path.write_text(report.csv_text(rows, settings.quiz_pattern, max_points))
+        table = report.summary_table(rows, settings.quiz_pattern)
+        summary_path = course.out / f"{assignment}-summary.txt"
+        summary_path.write_text(table + "\n")
+        log(f"\n{assignment}\n{table}\ngrades: {csv_path}")
+        outputs[assignment] = {"csv": csv_path, "summary": summary_path}
+    return outputs

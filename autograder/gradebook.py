@@ -1,0 +1,43 @@
+"""Write one job's result into the class gradebook (only the main process writes it, one at a time)."""
+import warnings
+
+from nbgrader.api import Gradebook, MissingEntry
+
+
+def merge(db_url, result):
+    """Create or update the student's submission and its grades; never duplicates (update by key).
+
+    A submission that could not be read or run gets every grade at 0 with no manual grading
+    pending, the way nbgrader scores a missing notebook, so the student still has a row.
+    A grading *error* (our tool failed) writes nothing: the next run retries it.
+    """
+    if result["status"] == "error":
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notices from nbgrader's API
+        _merge(db_url, result)
+
+
+def _merge(db_url, result):
+    student, assignment = result["student"], result["assignment"]
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            return  # "unknown" assignment: the CSV row is all there is
+        gb.update_or_create_student(student)
+        timestamp = result.get("timestamp")
+        submission = gb.update_or_create_submission(assignment, student, **({"timestamp": timestamp} if timestamp else {}))
+        scores = {(g["notebook"], g["grade_id"]): g for g in result["grades"]}
+        comments = {(c["notebook"], c["grade_id"]): c["auto_comment"] for c in result.get("comments", [])}
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                got = scores.get((notebook.name, grade.name))
+                if got is None:
+                    grade.auto_score, grade.needs_manual_grade = 0.0, False
+                else:
+                    grade.auto_score, grade.needs_manual_grade = got["auto_score"], got["needs_manual_grade"]
+            for comment in notebook.comments:
+                if (notebook.name, comment.name) in comments:
+                    comment.auto_comment = comments[(notebook.name, comment.name)]
+        gb.db.commit()

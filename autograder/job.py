@@ -1,0 +1,314 @@
+"""Grade one submission in its own throw-away nbgrader course (one process per submission).
+
+    python -m autograder.job JOB_DIR/job.json
+
+The job course holds a copy of the class gradebook, the assignment's non-notebook source files
+and this one student's submission, so submissions can be graded in parallel (nbgrader #174) and a
+crash here cannot touch the class's gradebook. It runs nbgrader's autograde with ``SafeExecute``,
+then nbgrader's feedback with ``HideHiddenTests``, and writes ``result.json``: grades per test
+cell, what happened (timeouts, a dead kernel, tampering) and where the files are. The parent
+(``grade.py``) merges results into the class gradebook one at a time.
+"""
+import json
+import logging
+import re
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from . import feedback as fb
+from .collect import read_notebook
+from .course import load_config, write_json
+from .execute import is_instructor_cell, is_test_cell
+
+# Code a student rarely needs and a cheat often does: flagged for a human, never scored.
+SUSPICIOUS = {
+    "get_ipython": r"\bget_ipython\b", "NBGRADER_EXECUTION": r"NBGRADER",
+    "builtins": r"\b__builtins__\b|\bimport builtins\b|\bbuiltins\.",
+    "sys hooks": r"\bsys\.(settrace|setprofile|displayhook|excepthook|modules\[)",
+    "monkeypatching": r"\b(np|numpy|torch)(\.\w+)*\.(allclose|isclose|equal|array_equal|testing\.\w+)\s*=[^=]",
+    "ctypes/gc": r"\bimport ctypes\b|\bgc\.get_objects\b|\bgc\.get_referrers\b",
+    "process exit": r"\bos\._exit\b|\bos\.kill\b|\bsys\.exit\b",
+    "network": r"\bsocket\b|\burllib\b|\brequests\b|\bhttp\.client\b",
+    "subprocess": r"\bsubprocess\b|\bos\.system\b|\bos\.popen\b",
+    "threads": r"\bthreading\b|\bmultiprocessing\b",
+}
+FLAGGED_TAMPERING = "tampering repaired before the tests"
+
+
+def run(job):
+    started = time.monotonic()
+    root = Path(job["dir"])
+    course = root / "course"
+    student, assignment = job["student"], job["assignment"]
+    result = {"student": student, "assignment": assignment, "status": "error", "reason": "",
+              "grades": [], "notes": list(job.get("notes", [])), "flags": [], "events": {},
+              "digest": job["digest"], "fingerprint": job["fingerprint"], "timing": {}}
+    try:
+        _build_course(job, course)
+        gradebook_cells = _source_cells(course, assignment)
+        _inspect_submission(job, course, gradebook_cells, result)
+        config = _config(job, course)
+        t0 = time.monotonic()
+        error = _autograde(config, course, assignment, student)
+        result["timing"]["autograde"] = round(time.monotonic() - t0, 2)
+        events = _read_json(root / "events.json") or {}
+        result["events"] = events
+        result["grades"] = _grades(course, assignment, student, result)
+        result["cells"] = _outcomes(course, assignment, student)
+        if error and not result["grades"]:
+            raise RuntimeError(error)
+        t0 = time.monotonic()
+        result["feedback"] = _feedback(config, course, assignment, student, gradebook_cells, result)
+        result["timing"]["feedback"] = round(time.monotonic() - t0, 2)
+        _status(result, events, error)
+    except Exception as error:
+        result["status"] = "error"
+        result["reason"] = f"grading failed: {error}".strip()[:500]
+        logging.getLogger("autograder").error(traceback.format_exc())
+    result["timing"]["total"] = round(time.monotonic() - started, 2)
+    write_json(root / "result.json", result)
+    return result
+
+
+def _build_course(job, course):
+    assignment, student = job["assignment"], job["student"]
+    course.mkdir(parents=True, exist_ok=True)
+    shutil.copy(job["gradebook"], course / "gradebook.db")
+    source = Path(job["source"])
+    shutil.copytree(source, course / "source" / assignment,
+                    ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    dest = course / "submitted" / student / assignment
+    dest.mkdir(parents=True)
+    base = Path(job["base"]) if job.get("base") else None
+    for rel in job.get("extra", []):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(base / rel, dest / rel)
+    for name, path in job["files"].items():
+        nb, _ = read_notebook(path)
+        (dest / f"{name}.ipynb").write_text(json.dumps(nb, ensure_ascii=False))  # normalised to nbformat 4
+
+
+def _source_cells(course, assignment):
+    """{notebook: {cell name: (source, is grade cell, is locked)}} from the job's gradebook copy."""
+    from nbgrader.api import Gradebook
+
+    cells = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for notebook in gb.find_assignment(assignment).notebooks:
+            grade_names = {c.name for c in notebook.grade_cells}
+            cells[notebook.name] = {c.name: (c.source, c.name in grade_names, c.locked) for c in notebook.source_cells}
+    return cells
+
+
+def _inspect_submission(job, course, cells, result):
+    """Notes for the row: edited read-only cells, deleted grade cells, code worth a human's look."""
+    submitted = course / "submitted" / job["student"] / job["assignment"]
+    flags = set()
+    for notebook, source_cells in cells.items():
+        path = submitted / f"{notebook}.ipynb"
+        if not path.exists():
+            result["notes"].append(f"{notebook}.ipynb is missing: its tests score 0")
+            continue
+        nb, _ = read_notebook(path)
+        present = {}
+        for cell in nb.cells:
+            name = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if name:
+                present[name] = cell
+            if cell.cell_type == "code" and not is_instructor_cell(cell):
+                flags.update(k for k, pattern in SUSPICIOUS.items() if re.search(pattern, cell.source))
+        for name, (source, is_grade, locked) in source_cells.items():
+            cell = present.get(name)
+            if cell is None and is_grade:
+                result["notes"].append(f"grade cell {name!r} was deleted (put back from the source)")
+            elif cell is not None and (locked or is_test_cell(cell)) and \
+                    cell.source.strip() not in (source.strip(), _visible(source).strip()):
+                result["notes"].append(f"read-only cell {name!r} was edited (the original was used)")
+    result["flags"] += sorted(f"code uses {k}" for k in flags)
+
+
+def _visible(source):
+    return "\n".join(fb.split_hidden(source)[0]) if fb.BEGIN in source else source
+
+
+def _config(job, course):
+    from nbgrader.preprocessors import Execute
+
+    from .execute import SafeExecute
+
+    config = load_config(job["class_root"])
+    config.CourseDirectory.root = str(course)
+    config.CourseDirectory.db_url = f"sqlite:///{course / 'gradebook.db'}"
+    for name in ("source_directory", "submitted_directory", "autograded_directory", "feedback_directory"):
+        config.CourseDirectory.pop(name, None)
+    config.CourseDirectory.assignment_id = job["assignment"]
+    config.CourseDirectory.student_id = job["student"]
+    config.Autograde.create_student = True
+    config.OverwriteCells.add_missing_cells = True  # a deleted grade cell is put back, not lost
+    executor = SafeExecute
+    default = [Execute] + list(config.Autograde.get("autograde_preprocessors", []))
+    custom = [p for p in default if isinstance(p, type) and issubclass(p, Execute) and p is not Execute]
+    if custom:  # the course has its own Execute subclass: keep its behaviour under ours
+        executor = type("CourseSafeExecute", (SafeExecute, custom[-1]), {})
+    from nbgrader.converters import Autograde
+
+    steps = list(config.Autograde.get("autograde_preprocessors", Autograde.autograde_preprocessors.default_value))
+    config.Autograde.autograde_preprocessors = [executor if _is_execute(p) else p for p in steps]
+    settings = job["settings"]
+    config.Execute.timeout = settings["cell_timeout"]
+    config.SafeExecute.job_dir = str(Path(job["dir"]) / "kernel")
+    config.SafeExecute.events_file = str(Path(job["dir"]) / "events.json")
+    config.SafeExecute.notebook_timeout = settings["notebook_timeout"]
+    config.SafeExecute.sandbox = settings["sandbox"]
+    config.SafeExecute.guard = settings["guard"]
+    config.SafeExecute.sandbox_spec = job["sandbox_spec"]
+    return config
+
+
+def _is_execute(step):
+    from nbgrader.preprocessors import Execute
+
+    if isinstance(step, str):
+        return step.rsplit(".", 1)[-1] == "Execute" or step.endswith("Execute")
+    return isinstance(step, type) and issubclass(step, Execute)
+
+
+def _autograde(config, course, assignment, student):
+    """Run nbgrader's autograde converter; return an error text or ''."""
+    from nbgrader.converters import Autograde
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    converter = Autograde(coursedir=coursedir, config=config)
+    converter.force = True
+    try:
+        converter.start()
+    except Exception as error:  # NbGraderException and friends: details are in the log
+        return f"nbgrader autograde failed: {error}"
+    return ""
+
+
+def _grades(course, assignment, student, result):
+    """Grades and comments of this submission in the job's gradebook (empty when nbgrader saved none)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    rows, comments = [], []
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        try:
+            submission = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return []
+        if submission.timestamp:
+            result["timestamp"] = submission.timestamp.isoformat()
+        for notebook in submission.notebooks:
+            answers = {c.name for c in notebook.notebook.solution_cells}
+            for grade in notebook.grades:
+                rows.append({"notebook": notebook.name, "grade_id": grade.name, "auto_score": grade.auto_score,
+                             "max_score": grade.max_score, "needs_manual_grade": grade.needs_manual_grade,
+                             "test": grade.cell.cell_type == "code" and grade.name not in answers})
+            comments += [{"notebook": notebook.name, "grade_id": c.name, "auto_comment": c.auto_comment}
+                         for c in notebook.comments]
+    result["comments"] = comments
+    return rows
+
+
+def _outcomes(course, assignment, student):
+    """What each graded test cell did: passed, failed, error, timeout or not run."""
+    outcomes = {}
+    for path in sorted((course / "autograded" / student / assignment).glob("*.ipynb")):
+        nb, _ = read_notebook(path)
+        for cell in nb.cells if nb else []:
+            if not is_test_cell(cell):
+                continue
+            outcome = "passed"
+            for output in cell.outputs:
+                if output.output_type == "error":
+                    outcome = {"AssertionError": "failed", "CellTimeoutError": "timeout",
+                               "NotRun": "not run", "KernelDied": "not run"}.get(output.ename, "error")
+                    break
+                if output.output_type == "stream" and output.name == "stderr":
+                    outcome = "error"
+            outcomes[cell.metadata["nbgrader"]["grade_id"]] = outcome
+    return outcomes
+
+
+def _feedback(config, course, assignment, student, cells, result):
+    """Feedback HTML per notebook, without hidden tests; returns their paths."""
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from nbgrader.converters import GenerateFeedback
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.preprocessors import GetGrades
+
+    secrets = fb.secret_lines(source for nb in cells.values() for source, _, _ in nb.values())
+    config = config.copy()
+    config.GenerateFeedback.preprocessors = [fb.HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    config.HideHiddenTests.secrets = secrets
+    converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
+    converter.force = True
+    try:
+        converter.start()
+    except Exception as error:
+        result["notes"].append(f"feedback could not be rendered ({error}); a scores-only page was written")
+    out = course / "feedback" / student / assignment
+    pages = []
+    for notebook in cells:
+        page = out / f"{notebook}.html"
+        text = page.read_text(encoding="utf-8") if page.exists() else ""
+        leaks = fb.find_leaks(text, secrets) if text else ["missing"]
+        if leaks:
+            if text:
+                result["flags"].append(f"feedback for {notebook} quoted hidden tests: replaced by a scores-only page")
+            rows = [(g["grade_id"], g["auto_score"] or 0, g["max_score"]) for g in result["grades"]
+                    if g["notebook"] == notebook]
+            out.mkdir(parents=True, exist_ok=True)
+            page.write_text(fb.scores_only_page(student, assignment, rows), encoding="utf-8")
+        pages.append(str(page))
+    return pages
+
+
+def _status(result, events, error):
+    stopped = events.get("stopped")
+    reasons = []
+    if stopped:
+        result["status"] = {"timeout": "timed out", "kernel-died": "kernel died", "memory": "memory cap",
+                            "tamper": "tampered"}.get(stopped["kind"], "stopped")
+        reasons.append(f"{stopped['reason']}; later cells were not run")
+    elif events.get("timeouts"):
+        result["status"] = "timed out"
+        cells = ", ".join(str(i + 1) for i in events["timeouts"])
+        reasons.append(f"cell {cells} hit the time limit and was interrupted")
+    else:
+        result["status"] = "graded"
+    if error:
+        reasons.append(error)
+    for item in events.get("tamper", []):
+        found = "; ".join(item["findings"][:4]) + (f" (+{item['more']} more)" if item.get("more") else "")
+        result["flags"].append(f"{FLAGGED_TAMPERING} {item['grade_id']}: {found}")
+    if events.get("truncated"):
+        result["notes"].append("long output was cut (cell " + ", ".join(str(i + 1) for i in events["truncated"]) + ")")
+    if events.get("threads"):
+        result["flags"].append(f"{events['threads']} background thread(s) still running during the tests")
+    result["reason"] = "; ".join(reasons)
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    job = json.loads(Path(argv[0]).read_text())
+    logging.basicConfig(filename=str(Path(job["dir"]) / "log.txt"), level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    result = run(job)
+    return 0 if result["status"] != "error" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
