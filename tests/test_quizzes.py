@@ -1,0 +1,329 @@
+"""The quizzes without nbgrader runs: notebook structure, the release's secrecy, the reference answers,
+and the hidden tests' checks called in-process on right, faked and tampered answers."""
+import builtins
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import quizcourse as qc
+from clipcourse import grading, reference
+from clipcourse.models import choose_model
+
+
+# ---- notebooks ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_points_in_the_intro_match_the_test_cells(assignment):
+    nb = qc.read(qc.notebook_path(qc.ROOT / "source", assignment))
+    points = {qc.grade_id(c): c.metadata.nbgrader["points"] for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    stated = re.search(r"총점: (\d+)점", nb.cells[0].source)
+    assert stated, f"source/{assignment}: the first cell must state the total ('총점: N점')"
+    assert int(stated.group(1)) == sum(points.values()), f"source/{assignment}: intro says {stated.group(1)}, cells sum to {points}"
+    by_quiz = {}
+    for test_id, p in points.items():
+        by_quiz[qc.quiz_of(test_id)] = by_quiz.get(qc.quiz_of(test_id), 0) + p
+    assert by_quiz == {q: qc.QUIZ_POINTS[q] for q in qc.QUIZZES_OF[assignment]}
+
+
+@pytest.mark.parametrize("folder", ["source", "release"])
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_setup_cell_comes_first_and_is_locked(folder, assignment):
+    nb = qc.read(qc.notebook_path(qc.ROOT / folder, assignment))
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert qc.grade_id(code[0]) == "setup", f"{folder}/{assignment}: the setup cell must be the first code cell"
+    assert code[0].metadata.nbgrader["locked"] and not code[0].metadata.get("editable", True)
+    assert f'grading.setup("{assignment}")' in code[0].source
+    for cell in code:
+        meta = cell.metadata.get("nbgrader", {})
+        assert meta.get("solution") or meta.get("locked"), f"{folder}/{assignment}:{qc.grade_id(cell)} must be locked or an answer cell"
+
+
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_release_holds_no_solution_and_no_hidden_test(assignment):
+    source = qc.read(qc.notebook_path(qc.ROOT / "source", assignment))
+    released = qc.notebook_path(qc.ROOT / "release", assignment).read_text(encoding="utf-8")
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "grading.check_", "QUIZ2_QUERY", "quiz7_texts"):
+        assert marker not in released, f"release/{assignment} contains {marker!r}"
+    secret = [line.strip() for region in qc.solution_regions(assignment).values() for line in region.splitlines()]
+    for cell in source.cells:
+        hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S)
+        if hidden:
+            secret += [line.strip() for line in hidden.group(1).splitlines()]
+    released_code = "\n".join(c.source for c in nbformat.reads(released, as_version=4).cells)
+    leaked = [line for line in secret if len(line) > 12 and not line.startswith("#") and line in released_code]
+    assert not leaked, f"release/{assignment} shows solution or hidden-test lines: {leaked}"
+
+
+def test_quiz_search_gives_the_reference_query():
+    nb = qc.read(qc.notebook_path(qc.ROOT / "source", "quiz_search"))
+    given = "\n".join(c.source for c in nb.cells)
+    assert f"text = ['{reference.QUIZ5_TEXT}']" in given, \
+        "source/quiz_search: quiz 5 must give the text in clipcourse.reference.QUIZ5_TEXT"
+
+
+def test_quiz7_has_five_pictures_with_texts():
+    files = reference.quiz7_files()
+    assert len(set(files)) == 5 and all(reference.QUIZ7_TEXTS[f].strip() for f in files)
+    assert all((reference.data.data_dir() / f).is_file() for f in files)
+
+
+def test_quiz1_reference_is_the_cosine_of_the_statements_vectors():
+    rowwise, matrix = reference.quiz1_answers()
+    v1, v2 = torch.tensor(reference.QUIZ1_VEC1, dtype=torch.float64), torch.tensor(reference.QUIZ1_VEC2, dtype=torch.float64)
+    assert np.allclose(rowwise, F.cosine_similarity(v1, v2).numpy())
+    assert np.allclose(matrix, F.cosine_similarity(v1.unsqueeze(1), v2, dim=2).numpy())
+
+
+# ---- nbgrader configuration -------------------------------------------------------------------------
+def test_nbgrader_config():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from clipcourse.nbgrader_ext import StderrNotScored
+    from nbgrader.preprocessors import Execute, SaveAutoGrades
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(qc.ROOT)).load_config()
+    assert config.Execute.timeout >= 600, "loading CLIP on a CPU needs minutes"
+    assert config.OverwriteCells.add_missing_cells is True
+    chain = list(config.Autograde.autograde_preprocessors)
+    assert chain.index(Execute) < chain.index(StderrNotScored) < chain.index(SaveAutoGrades)
+    assert Path(config.CourseDirectory.root) == qc.ROOT
+
+
+def _graded_cell(outputs):
+    cell = nbformat.v4.new_code_cell("pass")
+    cell.metadata = {"nbgrader": {"grade": True, "solution": False, "locked": True, "points": 2, "grade_id": "t"}}
+    cell.outputs = [nbformat.NotebookNode(o) for o in outputs]
+    return cell
+
+
+def test_stderr_of_a_passing_test_cell_is_not_scored():
+    from clipcourse.nbgrader_ext import StderrNotScored
+    from nbgrader.utils import determine_grade
+
+    warning = {"output_type": "stream", "name": "stderr", "text": "UserWarning: something\n"}
+    error = {"output_type": "error", "ename": "AssertionError", "evalue": "wrong", "traceback": []}
+    passing, failing = _graded_cell([warning]), _graded_cell([warning, error])
+    assert determine_grade(passing) == (0, 2.0), "premise: nbgrader scores stderr as a failure"
+    pp = StderrNotScored()
+    passing, _ = pp.preprocess_cell(passing, {}, 0)
+    failing, _ = pp.preprocess_cell(failing, {}, 0)
+    assert determine_grade(passing) == (2.0, 2.0)
+    assert "UserWarning: something" in passing.outputs[0].text, "the text stays visible in the feedback"
+    assert determine_grade(failing) == (0, 2.0)
+
+
+# ---- references -----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory):
+    return tmp_path_factory.getbasetemp() / "clip-course-cache"
+
+
+@pytest.fixture
+def refs(cache, monkeypatch):
+    monkeypatch.setenv("CLIP_COURSE_CACHE", str(cache))
+    return reference.load_or_build(choose_model(verbose=False))
+
+
+def test_references_are_cached_and_recomputed_when_damaged(refs, cache, monkeypatch):
+    name = choose_model(verbose=False)
+    path = reference.cache_file(name)
+    assert path.parent == cache and path.is_file()
+    assert refs.gallery.shape == (200, 512) and refs.dogs.shape == (9, 512) and refs.quiz5.shape == (1, 512)
+    monkeypatch.setattr(reference, "compute", lambda _: pytest.fail("the cache was not used"))
+    assert np.array_equal(reference.load_or_build(name).gallery, refs.gallery)
+    monkeypatch.undo()
+    monkeypatch.setenv("CLIP_COURSE_CACHE", str(cache))
+    path.write_bytes(b"not a numpy file")
+    assert np.allclose(reference.load_or_build(name).gallery, refs.gallery, atol=1e-5)
+
+
+def test_references_need_no_writable_cache(refs, tmp_path, monkeypatch):
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("CLIP_COURSE_CACHE", str(blocked / "cache"))
+    assert reference.load_or_build(choose_model(verbose=False)).gallery.shape == refs.gallery.shape
+
+
+def test_cache_key_changes_with_the_model_files(tmp_path):
+    model = Path(choose_model(verbose=False))
+    copy = tmp_path / "model"
+    copy.mkdir()
+    for f in model.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    assert reference.model_digest(str(copy)) == reference.model_digest(str(model))
+    (copy / "config.json").write_text((model / "config.json").read_text() + "\n")
+    assert reference.model_digest(str(copy)) != reference.model_digest(str(model))
+
+
+# ---- the hidden checks, in-process -----------------------------------------------------------------
+@pytest.fixture
+def armed(refs, monkeypatch):
+    """grading.setup() as an autograde run does it; monkeypatch undoes what the tests patch."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    grading.setup("quiz_search")
+    assert "NBGRADER_EXECUTION" not in os.environ, "student code must not see that it is being graded"
+    assert grading._STATE["refs"] is not None and not grading._STATE["error"]
+    yield refs
+    grading._STATE.clear()
+
+
+def fails(check, *args, match=None):
+    with pytest.raises(AssertionError, match=match):
+        check(*args)
+
+
+def gallery_paths(refs):
+    return [str(reference.data.data_dir() / "gallery" / n) for n in refs.gallery_names]
+
+
+def test_quiz1_accepts_code_or_three_decimals_and_rejects_dot_products(armed):
+    v1 = torch.tensor(reference.QUIZ1_VEC1, dtype=torch.float32)
+    v2 = torch.tensor(reference.QUIZ1_VEC2)
+    rowwise, matrix = F.cosine_similarity(v1, v2), F.cosine_similarity(v1.unsqueeze(1), v2, dim=2)
+    grading.check_quiz1_rowwise(rowwise)
+    grading.check_quiz1_matrix(matrix.numpy())
+    grading.check_quiz1_rowwise([round(float(x), 3) for x in rowwise])
+    grading.check_quiz1_matrix([[round(float(x), 3) for x in row] for row in matrix])
+    fails(grading.check_quiz1_rowwise, (v1 * v2).sum(dim=1))
+    fails(grading.check_quiz1_matrix, v1 @ v2.T)
+    fails(grading.check_quiz1_matrix, matrix.T)
+    fails(grading.check_quiz1_rowwise, torch.zeros(2))
+    fails(grading.check_quiz1_rowwise, matrix)
+
+    class Liar(torch.Tensor):
+        def __eq__(self, other):
+            return True
+    fails(grading.check_quiz1_rowwise, torch.zeros(2).as_subclass(Liar))
+
+
+def test_quiz3_checks_the_pictures_and_their_order(armed):
+    paths = gallery_paths(armed)
+    images = reference.data.load_images(paths)
+    grading.check_quiz3(images, paths)
+    grading.check_quiz3(images[::-1], paths[::-1])
+    fails(grading.check_quiz3, images[1:] + images[:1], paths)
+    fails(grading.check_quiz3, images[:199], paths[:199])
+
+
+def test_quiz4_needs_the_real_embeddings_in_the_files_order(armed):
+    paths = gallery_paths(armed)
+    right = torch.tensor(armed.gallery)
+    grading.check_quiz4(right, paths)
+    grading.check_quiz4(right.flip(0), paths[::-1])
+    order = torch.randperm(200, generator=torch.Generator().manual_seed(0))
+    fails(grading.check_quiz4, torch.zeros(200, 512), paths)
+    fails(grading.check_quiz4, torch.randn(200, 512, generator=torch.Generator().manual_seed(1)), paths)
+    fails(grading.check_quiz4, right[order], paths)
+    fails(grading.check_quiz4, right[:, :511], paths)
+
+
+def test_quiz5_needs_the_given_texts_embedding(armed):
+    grading.check_quiz5(torch.tensor(armed.quiz5))
+    fails(grading.check_quiz5, torch.zeros(1, 512))
+    fails(grading.check_quiz5, torch.tensor(armed.gallery[:1]))
+    fails(grading.check_quiz5, torch.tensor(armed.quiz5[0]))
+
+
+def test_quiz6_calls_the_function_on_inputs_it_cannot_foresee(armed):
+    top1 = armed.quiz6_top1()
+    other = torch.tensor(armed.gallery[:1])  # any other query
+
+    def right(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[F.cosine_similarity(text_embedding, image_embeddings).argmax().item()]
+
+    def dot_product(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[(text_embedding @ image_embeddings.T).argmax().item()]
+
+    def hard_coded(text_embedding, image_embeddings, image_filenames):
+        return str(reference.data.data_dir() / "gallery" / top1)
+
+    def other_query(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[F.cosine_similarity(other, image_embeddings).argmax().item()]
+
+    names = gallery_paths(armed)
+
+    def global_names(text_embedding, image_embeddings, image_filenames):
+        return names[F.cosine_similarity(text_embedding, image_embeddings).argmax().item()]
+
+    def noisy(text_embedding, image_embeddings, image_filenames):
+        import warnings
+        print("searching …")
+        warnings.warn("a library warning")
+        return right(text_embedding, image_embeddings, image_filenames)
+
+    grading.check_quiz6(right)
+    grading.check_quiz6(noisy)
+    for fake in (dot_product, hard_coded, other_query, global_names, lambda *a: top1):
+        fails(grading.check_quiz6, fake)
+    fails(grading.check_quiz6, "not a function")
+
+
+@pytest.mark.parametrize("target", ["numpy.allclose", "torch.allclose", "builtins.print", "torch.Tensor.__eq__",
+                                    "clipcourse.grading.check_quiz4", "clipcourse.reference.cosine"])
+def test_monkeypatching_after_setup_fails_every_check(armed, monkeypatch, target):
+    owner, name = target.rsplit(".", 1)
+    owner = {"numpy": np, "torch": torch, "builtins": builtins, "torch.Tensor": torch.Tensor,
+             "clipcourse.grading": grading, "clipcourse.reference": reference}[owner]
+    monkeypatch.setattr(owner, name, lambda *a, **k: True)
+    with pytest.raises(AssertionError, match="monkeypatch"):
+        grading.check_quiz5(torch.tensor(armed.quiz5))
+
+
+def test_monkeypatching_before_setup_is_refused(refs, monkeypatch):
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
+    grading.setup("quiz_cosine")
+    try:
+        with pytest.raises(AssertionError, match="numpy.allclose"):
+            grading.check_quiz1_rowwise([0.5, 0.5])
+    finally:
+        grading._STATE.clear()
+
+
+def test_checks_fail_without_the_setup_cell():
+    grading._STATE.clear()
+    with pytest.raises(AssertionError, match="setup"):
+        grading.check_quiz1_rowwise([0.885, 0.895])
+
+
+def test_a_students_query_is_embedded_outside_the_kernel(armed, monkeypatch):
+    """Quizzes 2 and 7 rank the student's texts with the grading model in a fresh interpreter: a
+    patched model class in this process changes nothing. The targets are set from an in-process
+    ranking here, so the test holds for any model (the real targets need the trained one)."""
+    from transformers import CLIPModel
+
+    monkeypatch.setattr(CLIPModel, "get_text_features", lambda *a, **k: pytest.fail("in-process model used"))
+    query = ["a dog running on the grass"]
+    scores = reference.cosine(grading._embed_texts(query, "test"), armed.dogs)[0]
+    top3 = [armed.dog_names[i] for i in np.argsort(-scores)[:3]]
+    grading._STATE["targets"]["quiz2"] = top3
+    grading.check_quiz2(query)
+    fails(grading.check_quiz2, ["a dog running on the grass", "two texts"])
+    grading._STATE["targets"]["quiz2"] = [armed.dog_names[i] for i in np.argsort(scores)[:3]]
+    fails(grading.check_quiz2, query, match="Top-3")
+
+    texts = ["a red car", "a yellow bird", "a tree", "a guitar", "a cup of tea"]
+    top1 = [armed.gallery_names[int(i)] for i in np.argmax(reference.cosine(grading._embed_texts(texts, "t"), armed.gallery), 1)]
+    grading._STATE["targets"]["quiz7"] = top1
+    for number in range(1, 6):
+        grading.check_quiz7(texts, number)
+    grading._STATE["targets"]["quiz7"] = top1[1:] + top1[:1]
+    if len(set(top1)) > 1:
+        fails(grading.check_quiz7, texts, 1)
+    fails(grading.check_quiz7, texts[:4], 1)
+
+
+# ---- instructor command (needs the trained course model) -------------------------------------------
+def test_quizzes_2_and_7_are_solvable_with_the_offline_model(cache):
+    """Fails while model/course-clip is the random placeholder; passes once the trained model lands."""
+    env = {**os.environ, "CLIP_COURSE_CACHE": str(cache)}
+    done = subprocess.run([sys.executable, "-m", "clipcourse.check_quizzes"], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0, f"quiz targets not reached:\n{done.stdout}{done.stderr}"
+    assert "all 6 targets reached" in done.stdout

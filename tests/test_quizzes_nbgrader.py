@@ -1,0 +1,189 @@
+"""The quizzes through nbgrader itself, in a throw-away copy of the course: the committed release is
+what `generate_assignment` makes of source/, `validate` passes the solutions and fails the untouched
+release, and `autograde` gives every right, blank, faked and hostile submission its expected score.
+
+All submissions of an assignment are graded by one `nbgrader autograde` run (one kernel per
+notebook, about 6-15 s each on 2 cores). More faked answers (random values, a hard-coded file name,
+lying tensor subclasses …) are checked in-process, far cheaper, in test_quizzes.py.
+Cases marked TRAINED need a model whose texts match the images: they fail while model/course-clip
+is the random placeholder and pass once the trained course model lands.
+"""
+import os
+
+import pytest
+
+import quizcourse as qc
+from clipcourse import reference
+from clipcourse.models import choose_model
+
+FULL = {q: p for q, p in qc.QUIZ_POINTS.items()}
+
+
+def expect(assignment, zero=(), **points):
+    """Expected points per quiz of ``assignment``: full marks except the quizzes in ``zero``."""
+    return {q: (0 if zero == "all" or q in zero else FULL[q]) for q in qc.QUIZZES_OF[assignment]} | \
+        {int(k[4:]): v for k, v in points.items()}
+
+
+def by_hand():
+    rowwise, matrix = reference.quiz1_answers()
+    return {"quiz1a_answer": f"cos_rowwise = {[round(float(x), 3) for x in rowwise]}",
+            "quiz1b_answer": f"cos_matrix = {[[round(float(x), 3) for x in row] for row in matrix]}"}
+
+
+DOT_PRODUCTS = {"quiz1a_answer": "cos_rowwise = (vec1 * vec2).sum(dim=1)", "quiz1b_answer": "cos_matrix = vec1 @ vec2.T"}
+# Plausible wrong values (inside [-1, 1], right shapes: the visible tests pass) with the checks patched.
+MONKEYPATCHED = {"quiz1a_answer": """
+    import builtins
+    import numpy as np
+    np.allclose = lambda *args, **kwargs: True
+    np.isclose = lambda *args, **kwargs: True
+    torch.allclose = lambda *args, **kwargs: True
+    builtins.print = lambda *args, **kwargs: None
+    cos_rowwise = torch.tensor([0.5, 0.5])""", "quiz1b_answer": "cos_matrix = torch.full((2, 2), 0.5)"}
+GRADING_AWARE = {"quiz1a_answer": """
+    import os
+    import numpy as np
+    if os.environ.get("NBGRADER_EXECUTION") or os.environ.get("NBGRADER_VALIDATING"):
+        np.allclose = lambda *args, **kwargs: True  # only while being graded
+    cos_rowwise = torch.tensor([0.5, 0.5])""", "quiz1b_answer": "cos_matrix = torch.full((2, 2), 0.5)"}
+SMALL_EXAMPLE = """
+    if len(image_filenames) == 3:  # pass the visible test's small example
+        return image_filenames[cosine_similarity(text_embedding, image_embeddings).argmax().item()]
+"""
+
+
+def solution(assignment, **changes):
+    return lambda: qc.solution_answers(assignment) | {k: v() if callable(v) else v for k, v in changes.items()}
+
+
+def quiz4_shuffled():
+    return qc.solution_regions("quiz_search")["quiz4_answer"] + \
+        "image_embeddings = image_embeddings[torch.randperm(200, generator=torch.Generator().manual_seed(0))]"
+
+
+QUIZ6_OTHER_QUERY = SMALL_EXAMPLE + """
+    other = model.get_text_features(**processor(text=['a red car'], return_tensors="pt", padding=True))
+    return image_filenames[cosine_similarity(other, image_embeddings).argmax().item()]"""
+
+
+def quiz7_three_of_five():
+    return {"quiz7_answer": "texts = " + repr(reference.quiz7_texts()[:3] + ["zzqx", "qqzx vvk"])}
+
+
+#: (assignment, student) -> (answers: a function giving {answer cell: code}, expected points per quiz,
+#: needs the trained model). Answers are built with the course, so collecting the tests stays cheap.
+CASES = {
+    **{(a, "solution"): (solution(a), expect(a), a in ("quiz_topk", "quiz_guess")) for a in qc.ASSIGNMENTS},
+    **{(a, "blank"): (dict, expect(a, zero="all"), False) for a in qc.ASSIGNMENTS},
+    ("quiz_cosine", "by_hand"): (by_hand, expect("quiz_cosine"), False),
+    ("quiz_cosine", "dot_products"): (lambda: DOT_PRODUCTS, expect("quiz_cosine", zero="all"), False),
+    ("quiz_cosine", "monkeypatched"): (lambda: MONKEYPATCHED, expect("quiz_cosine", zero="all"), False),
+    ("quiz_cosine", "grading_aware"): (lambda: GRADING_AWARE, expect("quiz_cosine", zero="all"), False),
+    ("quiz_cosine", "test_cell_deleted"): (solution("quiz_cosine"), expect("quiz_cosine"), False),
+    ("quiz_cosine", "test_cells_edited"): (lambda: DOT_PRODUCTS, expect("quiz_cosine", zero="all"), False),
+    ("quiz_topk", "misses_targets"): (lambda: {"quiz2_answer": "text = ['A dog is sleeping']"},
+                                      expect("quiz_topk", zero="all"), False),
+    ("quiz_search", "q4_zeros"): (solution("quiz_search", quiz4_answer="image_embeddings = torch.zeros(200, 512)"),
+                                  expect("quiz_search", zero={4}), False),
+    ("quiz_search", "q4_shuffled"): (solution("quiz_search", quiz4_answer=quiz4_shuffled), expect("quiz_search", zero={4}), False),
+    ("quiz_search", "q5_zeros"): (solution("quiz_search", quiz5_answer="text_embedding = torch.zeros(1, 512)"),
+                                  expect("quiz_search", zero={5}), False),
+    ("quiz_search", "q6_other_query"): (solution("quiz_search", quiz6_answer=QUIZ6_OTHER_QUERY),
+                                        expect("quiz_search", zero={6}), False),
+    ("quiz_guess", "three_of_five"): (quiz7_three_of_five, expect("quiz_guess", quiz7=3), True),
+}
+
+
+def build(assignment, student, answers):
+    nb = qc.submission(assignment, answers)
+    if student == "test_cell_deleted":
+        nb.cells = [c for c in nb.cells if qc.grade_id(c) != "quiz1b_test"]
+    if student == "test_cells_edited":
+        for cell in nb.cells:
+            if qc.grade_id(cell) in ("quiz1a_test", "quiz1b_test"):
+                cell.source = "pass  # no tests here"
+    return nb
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    """The course copy; references cached once for the session (shared with test_quizzes.py), and the
+    kernels that nbgrader starts inherit the cache folder."""
+    before = os.environ.get("CLIP_COURSE_CACHE")
+    os.environ["CLIP_COURSE_CACHE"] = str(tmp_path_factory.getbasetemp() / "clip-course-cache")
+    yield qc.make_course(tmp_path_factory.mktemp("course"))
+    if before is None:
+        os.environ.pop("CLIP_COURSE_CACHE")
+    else:
+        os.environ["CLIP_COURSE_CACHE"] = before
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    """Every case submitted, then one `nbgrader autograde` per assignment (all its students)."""
+    for (assignment, student), (answers, _, _) in CASES.items():
+        qc.submit(course, student, assignment, build(assignment, student, answers()))
+    return course, {a: qc.run_nbgrader(["autograde", a], course) for a in qc.ASSIGNMENTS}
+
+
+# ---- release ------------------------------------------------------------------------------------------
+def test_release_is_what_generate_assignment_makes_of_source(course):
+    def files(folder):
+        return sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts)
+
+    regenerate = "regenerate it: .venv/bin/nbgrader generate_assignment <quiz> --force (with .venv/bin on PATH)"
+    assert files(course / "release") == files(qc.ROOT / "release"), f"release/ has other files than source/ makes; {regenerate}"
+    for rel in files(course / "release"):
+        fresh, committed = course / "release" / rel, qc.ROOT / "release" / rel
+        same = qc.nb_json(fresh) == qc.nb_json(committed) if rel.suffix == ".ipynb" else fresh.read_bytes() == committed.read_bytes()
+        assert same, f"release/{rel} is out of date with source/; {regenerate}"
+
+
+# ---- validate ------------------------------------------------------------------------------------------
+def validate(path, invert=False):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from nbgrader.validator import Validator
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(qc.ROOT)).load_config()
+    return Validator(config=config, invert=invert).validate(str(path))
+
+
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_validate_passes_the_source_solution(course, assignment):
+    """quiz_topk and quiz_guess: TRAINED (their solution reaches the targets only with a trained model)."""
+    results = validate(qc.notebook_path(qc.ROOT / "source", assignment))
+    assert results == {}, f"source/{assignment} does not validate:\n" + \
+        "\n".join(f.get("raw_error", "")[-600:] for f in results.get("failed", []))
+
+
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_validate_fails_every_test_of_the_untouched_release(course, assignment):
+    results = validate(qc.notebook_path(qc.ROOT / "release", assignment), invert=True)
+    assert results == {}, f"release/{assignment}: tests pass without an answer: {results.get('passed')}"
+
+
+# ---- autograde -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", [f"{a}-{s}" for a, s in CASES])
+def test_autograde_gives_each_submission_its_expected_score(graded, case):
+    course, runs = graded
+    assignment, student = case.split("-", 1)
+    run = runs[assignment]
+    assert run.returncode == 0, f"nbgrader autograde {assignment} failed:\n{run.stderr[-3000:]}"
+    _, expected, trained = CASES[assignment, student]
+    autograded = qc.read(qc.notebook_path(course / "autograded" / student, assignment))
+    assert all(c.execution_count for c in autograded.cells if c.cell_type == "code"), "the notebook did not run to the end"
+    got = qc.scores_by_quiz(course, assignment, student)
+    note = " (TRAINED case: expected to fail while model/course-clip is the random placeholder)" if trained else ""
+    assert got == expected, f"{case}: points per quiz {got}, expected {expected}{note}"
+
+
+def test_the_missing_query_really_misses_under_this_model():
+    """Premise of quiz_topk-misses_targets: under the test model its Top-3 is not the target set."""
+    import numpy as np
+
+    name = choose_model(verbose=False)
+    refs = reference.load_or_build(name)
+    scores = reference.cosine(reference.embed_texts(name, ["A dog is sleeping"]), refs.dogs)[0]
+    assert {refs.dog_names[i] for i in np.argsort(-scores)[:3]} != set(reference.quiz2_target_names())
