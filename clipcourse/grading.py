@@ -10,8 +10,9 @@ Defences, each against something a student cell could do before the tests run:
   the kernel's environment, and the checks test values, never printed text nor the student's model.
 - Objects that lie (a Tensor subclass whose == is always True, a fake .shape): exact types only,
   copied into plain numpy arrays before comparing.
-- Faked references: in grading runs they are computed (or read from the cache) before any student
-  code runs; a student's query is embedded in a fresh interpreter (``python -I -m clipcourse.reference
+- Faked references: in grading runs (nbgrader autograde, or CLIP_COURSE_GRADING=1) they are computed
+  (or read from the cache) before any student code runs, never with the student's model object; a
+  student's query is embedded in a fresh interpreter (``python -I -m clipcourse.reference
   embed-texts``) that the student's patches cannot reach. The class autograder must fill the cache
   beforehand and give it to kernels read-only (clipcourse/reference.py).
 - Hard-coded answers: quiz 6 calls the student's function on inputs it cannot foresee.
@@ -49,7 +50,9 @@ from .paths import data_dir
 _STATE = {}
 
 NEEDS_REFERENCES = {"quiz_topk", "quiz_search", "quiz_guess"}
-GRADING_RUNS = {"autograde", "validate"}
+#: Runs that grade: references are prepared before any student code. (`nbgrader validate`, which a
+#: student may press, and an instructor's run by hand compute them when a hidden test first asks.)
+GRADING_RUNS = {"autograde"}
 
 # What the checks rely on: (owner, names); names None = every attribute of that class or module.
 _WATCHED = [
