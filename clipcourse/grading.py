@@ -136,7 +136,13 @@ def _silence_library_noise(uses_clip: bool):
 
 
 def setup(assignment: str):
-    """Run by each quiz notebook's first, read-only cell, before any student code."""
+    """Run by each quiz notebook's first, read-only cell, before any student code.
+
+    Once per kernel: a second call (the cell run again, or student code calling it after patching
+    something) keeps the first snapshot and references.
+    """
+    if _STATE.get("snapshot"):
+        return
     grading_run = os.environ.get("NBGRADER_EXECUTION") in GRADING_RUNS or os.environ.get("CLIP_COURSE_GRADING") == "1"
     _silence_library_noise(assignment in NEEDS_REFERENCES)
     for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "CLIP_COURSE_GRADING"):

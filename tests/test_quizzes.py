@@ -276,7 +276,17 @@ def test_monkeypatching_after_setup_fails_every_check(armed, monkeypatch, target
         grading.check_quiz5(torch.tensor(armed.quiz5))
 
 
+def test_calling_setup_again_keeps_the_first_snapshot(armed, monkeypatch):
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
+    refs_before = grading._STATE["refs"]
+    grading.setup("quiz_search")  # e.g. student code trying to re-arm the guard after patching
+    assert grading._STATE["refs"] is refs_before
+    with pytest.raises(AssertionError, match="numpy.allclose"):
+        grading.check_quiz5(torch.tensor(armed.quiz5))
+
+
 def test_monkeypatching_before_setup_is_refused(refs, monkeypatch):
+    grading._STATE.clear()
     monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
     grading.setup("quiz_cosine")
     try:
