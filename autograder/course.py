@@ -38,6 +38,14 @@ class Settings:
     force: bool = False
     quiz_pattern: str = r"(?i)q(?:uiz)?[_\- ]?0*(\d+)"
     extra_readonly: tuple = ()
+    preload: tuple = ("numpy", "torch")  # imported at kernel start so the guard knows them untouched
+
+
+def venv_on_path():
+    """nbgrader runs ``alembic`` from PATH when it creates a gradebook: make it this Python's."""
+    bindir = os.path.join(sys.prefix, "bin")
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
 class CourseError(RuntimeError):
@@ -46,7 +54,8 @@ class CourseError(RuntimeError):
 
 class Course:
     def __init__(self, root):
-        self.root = Path(root).resolve()
+        venv_on_path()
+        self.root = Path(root).absolute()
         if not (self.root / "nbgrader_config.py").is_file():
             raise CourseError(f"{self.root} has no nbgrader_config.py: run the command from the course folder "
                               "or pass --course DIR")
@@ -85,6 +94,19 @@ class Course:
 
     def state_dir(self, assignment):
         return self.out / ".state" / assignment
+
+    def grade_cells(self, assignment):
+        """The assignment's grade cells in the gradebook, as zero grades (the row of an ungradable submission)."""
+        from nbgrader.api import Gradebook
+
+        rows = []
+        with Gradebook(self.db_url) as gb:
+            for notebook in gb.find_assignment(assignment).notebooks:
+                answers = {c.name for c in notebook.solution_cells}
+                rows += [{"notebook": notebook.name, "grade_id": c.name, "auto_score": 0.0, "max_score": c.max_score,
+                          "needs_manual_grade": False, "test": c.cell_type == "code" and c.name not in answers}
+                         for c in notebook.grade_cells]
+        return rows
 
     def ensure_in_gradebook(self, assignment, log=print):
         """Put the assignment's notebooks and grade cells in the gradebook when source/ changed.
@@ -170,6 +192,28 @@ def unreadable_files(paths):
     return bad
 
 
+def course_paths(course):
+    """The course's own read-only folders a kernel needs: the helper package and the data, where the
+    kernel's Python will really find them (an editable install points at the real folder)."""
+    found = []
+    for name in ("clipcourse", "data"):
+        if (course.root / name).is_dir():
+            found.append(os.path.realpath(course.root / name))
+    try:
+        import importlib.util
+
+        spec = importlib.util.find_spec("clipcourse")
+        if spec and spec.origin:
+            package = os.path.dirname(os.path.realpath(spec.origin))
+            found.append(package)
+            data = os.path.join(os.path.dirname(package), "data")
+            if os.path.isdir(data):
+                found.append(data)
+    except (ImportError, ValueError):
+        pass
+    return sorted(set(found))
+
+
 def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs):
     """What sandbox.py needs: uid, limits, environment and the read-only paths."""
     threads = threads_per_kernel(jobs)
@@ -189,10 +233,7 @@ def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
         "OPENBLAS_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "2",
     }
-    readonly = list(SYSTEM_READONLY) + [sys.base_prefix, sys.prefix, support]
-    for name in ("clipcourse", "data"):
-        if (course.root / name).is_dir():
-            readonly.append(str(course.root / name))
+    readonly = list(SYSTEM_READONLY) + [sys.base_prefix, sys.prefix, support] + course_paths(course)
     if os.environ.get("CLIP_COURSE_DATA"):
         env["CLIP_COURSE_DATA"] = os.environ["CLIP_COURSE_DATA"]
         readonly.append(os.environ["CLIP_COURSE_DATA"])
@@ -204,6 +245,7 @@ def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs
         readonly.append(str(reference_dir))
     readonly += [str(Path(p).resolve()) for p in settings.extra_readonly]
     env["AUTOGRADER_TRUSTED"] = os.pathsep.join(p for p in readonly if p not in SYSTEM_READONLY or p == "/usr")
+    env["AUTOGRADER_PRELOAD"] = ",".join(settings.preload)
     env["CLIP_COURSE_GRADING"] = "1"  # the quizzes' setup cell then prepares references before student code
     uid = UID_BASE + slot
     return {

@@ -147,6 +147,7 @@ class SafeExecute(Execute):
         self._stop = None
         self._output_bytes = {}
         self._guard_seen = False
+        self._truncated = set()
         self._events = {"timeouts": [], "tamper": [], "truncated": [], "stopped": None, "threads": 0}
         try:
             return super().preprocess(nb, resources, km)
@@ -157,6 +158,11 @@ class SafeExecute(Execute):
         if self.events_file:
             with open(self.events_file, "w") as f:
                 json.dump(self._events, f, indent=1)
+
+    @staticmethod
+    def _where(cell, index):
+        gid = _nbgrader(cell).get("grade_id")
+        return f"cell {index + 1}" + (f" ({gid})" if gid else "")
 
     def _stop_here(self, kind, reason, index):
         self._stop = reason
@@ -180,24 +186,24 @@ class SafeExecute(Execute):
         except DeadKernelError:
             reason = self.km.kernel_end() if self.sandbox else "the kernel died"
             cell.outputs.append(_error_output("KernelDied", reason))
-            self._stop_here("kernel-died", f"{reason} in cell {index + 1}", index)
+            self._stop_here("kernel-died", f"{reason} in {self._where(cell, index)}", index)
             return cell, self.resources
         except CellTimeoutError:  # interrupted after the time limit but never answered
             cell.outputs.append(_error_output("CellTimeoutError", "the cell did not stop after its time limit"))
-            self._events["timeouts"].append(index)
-            self._stop_here("timeout", f"cell {index + 1} did not stop after its time limit", index)
+            self._events["timeouts"].append(self._where(cell, index))
+            self._stop_here("timeout", f"{self._where(cell, index)} did not stop after its time limit", index)
             self._kill()
             return cell, self.resources
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if any(o.ename == "CellTimeoutError" for o in errors):
-            self._events["timeouts"].append(index)
+            self._events["timeouts"].append(self._where(cell, index))
             if self._budget_binds:
                 self._stop_here("timeout", f"the notebook's time limit ({self.notebook_timeout} s) was reached "
-                                f"in cell {index + 1}", index)
+                                f"in {self._where(cell, index)}", index)
                 self._kill()
         elif any(o.ename == "MemoryError" for o in errors):
             limit = self.sandbox_spec.get("limits", {}).get("memory_mb")
-            self._stop_here("memory", f"the memory cap ({limit} MB) was reached in cell {index + 1}", index)
+            self._stop_here("memory", f"the memory cap ({limit} MB) was reached in {self._where(cell, index)}", index)
             self._kill()
         elif self.guard and instructor:
             self._run_guard(cell, index, "after")
@@ -211,8 +217,9 @@ class SafeExecute(Execute):
         used = self._output_bytes.get(cell_index, 0) + size
         self._output_bytes[cell_index] = used
         if used > self.output_limit and msg.get("msg_type") != "error":
-            if cell_index not in self._events["truncated"]:
-                self._events["truncated"].append(cell_index)
+            if cell_index not in self._truncated:
+                self._truncated.add(cell_index)
+                self._events["truncated"].append(self._where(self.nb.cells[cell_index], cell_index))
                 outs.append(NotebookNode(output_type="stream", name="stdout",
                                          text=f"\n[output cut by the autograder after {self.output_limit} bytes]\n"))
             return None
@@ -249,11 +256,10 @@ class SafeExecute(Execute):
             alive = run_sync(self.km.is_alive)()
             if not alive:
                 reason = self.km.kernel_end() if self.sandbox else "the kernel died"
-                self._stop_here("kernel-died", f"{reason} before cell {index + 1}", index)
+                self._stop_here("kernel-died", f"{reason} before {self._where(cell, index)}", index)
             else:
                 self._stop_here("tamper", "the notebook changed how the kernel runs code, so the tests could "
-                                "not be trusted (integrity check failed before cell "
-                                f"{index + 1})", index)
+                                f"not be trusted (integrity check failed before {self._where(cell, index)})", index)
                 self._kill()
             return
         self._guard_seen = True

@@ -54,9 +54,15 @@ def secret_lines(sources):
     return sorted(s for s in hidden - visible if len(s) >= MIN_SECRET)
 
 
+def _squeeze(text):
+    return _SPACES.sub("", text)
+
+
 def redact(text, secrets):
+    """``text`` without the lines that quote a secret line (whitespace and colour codes ignored)."""
+    squeezed = [_squeeze(s) for s in secrets]
     lines = _ANSI.sub("", text).split("\n")
-    return "\n".join(REMOVED if any(s in _norm(line) for s in secrets) else line for line in lines)
+    return "\n".join(REMOVED if any(s in _squeeze(line) for s in squeezed) else line for line in lines)
 
 
 def _verdict(cell):
@@ -126,9 +132,8 @@ def html_text(page):
 def find_leaks(page, secrets):
     """Hidden-test lines that can be read in an HTML page (compared without any whitespace, because
     syntax highlighting splits a line into tokens)."""
-    squeeze = lambda text: _SPACES.sub("", text)  # noqa: E731
-    raw, text = squeeze(html.unescape(page)), squeeze(html_text(page))
-    return [s for s in secrets if squeeze(s) in text or squeeze(s) in raw]
+    raw, text = _squeeze(html.unescape(page)), _squeeze(html_text(page))
+    return [s for s in secrets if _squeeze(s) in text or _squeeze(s) in raw]
 
 
 def scores_only_page(student, assignment, rows):

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from . import collect, gradebook, report
-from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, resolve_model, sandbox_spec,
+from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, resolve_model, sandbox_spec,
                      unreadable_files, write_json)
 
 SLACK_S = 300  # on top of the notebook budget: kernel start, nbgrader, feedback
@@ -49,9 +49,10 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     model_dir = _readable_model(course, resolve_model(course), log)
     reference_dir = prepare_references(course, model_dir, log)
     _check_readable(course, reference_dir)
-    fingerprints = {}
+    fingerprints, zero_grades = {}, {}
     for a in sorted({s.assignment for s in subs if s.assignment in course.assignments()}):
         fingerprints[a] = course.ensure_in_gradebook(a, log) + f"-{_model_key(model_dir)}"
+        zero_grades[a] = course.grade_cells(a)
     snapshot = course.out / ".state" / "gradebook-snapshot.db"
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(course.db_path, snapshot)
@@ -68,7 +69,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     if results:
         log(f"{len(results)} submission(s) already graded (kept; --force grades them again)")
     env = dict(settings=settings, course=course, jobs=jobs, snapshot=snapshot, model_dir=model_dir,
-               reference_dir=reference_dir, fingerprints=fingerprints)
+               reference_dir=reference_dir, fingerprints=fingerprints, zero_grades=zero_grades)
     for done in _run_all(todo, env, log):
         results[(done["assignment"], done["student"])] = done
     outputs = write_reports(course, list(results.values()), settings, log)
@@ -135,8 +136,7 @@ def prepare_references(course, model_dir, log):
 
 
 def _check_readable(course, reference_dir):
-    paths = [str(course.root / n) for n in ("clipcourse", "data") if (course.root / n).is_dir()]
-    bad = unreadable_files(paths + ([str(reference_dir)] if reference_dir else []))
+    bad = unreadable_files(course_paths(course) + ([str(reference_dir)] if reference_dir else []))
     if bad:
         raise CourseError("graded kernels run as an unprivileged user and cannot read: " + ", ".join(bad[:5])
                           + " — make them world-readable (chmod a+r) and run again")
@@ -156,7 +156,7 @@ def _load_result(course, sub):
 # ---- running the jobs ---------------------------------------------------------------------------------
 def _problem_result(sub, env, status, reason):
     return {"student": sub.student, "assignment": sub.assignment, "status": status, "reason": reason,
-            "grades": [], "notes": list(sub.notes), "flags": [], "events": {}, "cells": {},
+            "grades": [dict(g) for g in env["zero_grades"].get(sub.assignment, [])], "notes": list(sub.notes), "flags": [], "events": {}, "cells": {},
             "digest": sub.digest, "fingerprint": env["fingerprints"].get(sub.assignment), "timing": {}}
 
 

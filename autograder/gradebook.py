@@ -12,7 +12,7 @@ def merge(db_url, result):
     A grading *error* (our tool failed) writes nothing: the next run retries it.
     """
     if result["status"] == "error":
-        return
+        return  # nothing graded: the next run tries again
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notices from nbgrader's API
         _merge(db_url, result)

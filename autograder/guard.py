@@ -87,8 +87,11 @@ def _ipython_classes(obj):
 def install(shell):
     """Take the snapshot; called once at kernel start, before any notebook cell."""
     import builtins
+    import os
 
-    for name in PRELOAD:  # loaded now so that their pristine state is known
+    for name in os.environ.pop("AUTOGRADER_PRELOAD", ",".join(PRELOAD)).split(","):  # known untouched
+        if not name:
+            continue
         try:
             __import__(name)
         except Exception:

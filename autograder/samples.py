@@ -1,0 +1,99 @@
+"""Sample submissions and the README demo's class.
+
+The samples are generated from ``source/`` each time (never committed), so they always match the
+quizzes: ``sample-solution`` is the source notebook (its hidden tests are put back from the
+gradebook anyway), ``sample-blank`` the student version as nbgrader releases it, and
+``sample-partial`` the solution with the second half of the answer cells left as released.
+
+    python -m autograder demo        # or demo() from Python (clipcourse/demo.py may call it)
+
+builds ``build/demo-class/`` (its own course folder, linking the repository's source, config and
+helper package, so the instructor's gradebook is never touched), grades the samples of every
+assignment and prints the class tables.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+from .course import Course, Settings
+
+LINKED = ("nbgrader_config.py", "source", "clipcourse", "data", "model")
+
+
+def course_copy(root, dest):
+    """A separate nbgrader course in ``dest`` that links ``root``'s configuration and sources.
+
+    nbgrader_config.py sets the course root to its own folder, so the link makes ``dest`` the root:
+    its gradebook, submitted/, autograded/ and feedback/ live in ``dest``.
+    """
+    root, dest = Path(root).resolve(), Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in LINKED:
+        link = dest / name
+        if (root / name).exists() and not link.exists():
+            link.symlink_to(root / name)
+    return dest
+
+
+def released(course, assignment):
+    """{notebook name: student version} as ``nbgrader generate_assignment`` makes it (no gradebook)."""
+    with tempfile.TemporaryDirectory(prefix="ag-release-") as tmp:
+        command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--no-db", "--force",
+                   f"--CourseDirectory.release_directory={tmp}", f"--CourseDirectory.root={course.root}"]
+        done = subprocess.run(command, cwd=course.root, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"nbgrader generate_assignment failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        return {p.stem: nbformat.read(p, as_version=4) for p in sorted(Path(tmp, assignment).glob("*.ipynb"))}
+
+
+def _answer_ids(nb):
+    return [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"]
+
+
+def partial(solution, blank):
+    """The solution with the second half of its answer cells (at least one) as released."""
+    ids = _answer_ids(solution)
+    keep = set(ids[: len(ids) // 2])
+    blank_cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in blank.cells}
+    nb = nbformat.from_dict(solution)
+    for i, cell in enumerate(nb.cells):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in ids and gid not in keep and gid in blank_cells:
+            nb.cells[i] = nbformat.from_dict(blank_cells[gid])
+    return nb
+
+
+def write_samples(course, dest, assignments=None):
+    """``dest/<student>/<assignment>/<notebook>.ipynb`` for the three sample students."""
+    dest = Path(dest)
+    for assignment in assignments or course.assignments():
+        blanks = released(course, assignment)
+        for name, blank in blanks.items():
+            solution = nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4)
+            for student, nb in (("sample-solution", solution), ("sample-blank", blank),
+                                ("sample-partial", partial(solution, blank))):
+                path = dest / student / assignment / f"{name}.ipynb"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, path)
+    return dest
+
+
+def demo(root=".", jobs=0, sandbox=True, out=None, log=print):
+    """Grade the samples of every assignment in a separate demo course; returns the ClassRun."""
+    from .grade import grade_class
+
+    root = Path(root).resolve()
+    out = Path(out) if out else root / "build" / "demo-class"
+    if out.exists():
+        shutil.rmtree(out)
+    course = Course(course_copy(root, out / "course"))
+    submissions = write_samples(course, out / "samples")
+    log(f"demo: grading the sample submissions in {submissions} (course folder {course.root})")
+    settings = Settings(jobs=jobs or os.cpu_count() or 1, sandbox=sandbox)
+    return grade_class(submissions, course.root, settings=settings, log=log)

@@ -1,0 +1,332 @@
+"""Test data for the autograder: a tiny nbgrader course (numpy only, seconds per submission) and the
+broken and hostile submissions of issue 6, each with the exact score and status it must get.
+
+Scores are sums of the assignment's own points per quiz (read from the source), never numbers
+taken from a model's output.
+"""
+import json
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+TINY = "tiny"
+TINY_CONFIG = '''import os
+c = get_config()  # noqa: F821
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "tiny"
+c.Execute.timeout = 30
+c.OverwriteCells.add_missing_cells = True
+'''
+
+
+def _cell(kind, source, grade_id=None, **flags):
+    cell = nbformat.v4.new_code_cell(textwrap.dedent(source).strip()) if kind == "code" \
+        else nbformat.v4.new_markdown_cell(textwrap.dedent(source).strip())
+    if grade_id:
+        meta = {"grade": False, "solution": False, "locked": False, "schema_version": 3, "grade_id": grade_id}
+        meta.update(flags)
+        cell.metadata["nbgrader"] = meta
+    return cell
+
+
+def tiny_notebook():
+    """Three quizzes: q1 (2 points, uses np.allclose), q2 (1 point, printed text), q3 (3 points, np.allclose)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [
+        _cell("markdown", "# Tiny quiz"),
+        _cell("code", "import numpy as np", "setup", locked=True),
+        _cell("code", """
+            def add(a, b):
+                ### BEGIN SOLUTION
+                return a + b
+                ### END SOLUTION
+            """, "q1_answer", solution=True),
+        _cell("code", """
+            assert add(1, 2) == 3, "add(1, 2) should be 3"
+            ### BEGIN HIDDEN TESTS
+            assert np.allclose(add(np.ones(3), np.arange(3)), np.array([1.0, 2.0, 3.0]))
+            assert add(-7, 7) == 0, "add must work for negative numbers"
+            ### END HIDDEN TESTS
+            """, "q1_test", grade=True, locked=True, points=2),
+        _cell("code", """
+            def greet(name):
+                ### BEGIN SOLUTION
+                print(f"Hello, {name}!")
+                ### END SOLUTION
+            """, "q2_answer", solution=True),
+        _cell("code", """
+            import contextlib, io
+            _out = io.StringIO()
+            with contextlib.redirect_stdout(_out):
+                greet("Ada")
+            ### BEGIN HIDDEN TESTS
+            assert _out.getvalue() == "Hello, Ada!\\n", "greet must print exactly one greeting line"
+            ### END HIDDEN TESTS
+            """, "q2_test", grade=True, locked=True, points=1),
+        _cell("code", """
+            ### BEGIN SOLUTION
+            v = np.array([1.0, 2.0, 2.0]) / 3
+            ### END SOLUTION
+            """, "q3_answer", solution=True),
+        _cell("code", """
+            assert v.shape == (3,), "v needs three numbers"
+            ### BEGIN HIDDEN TESTS
+            assert np.allclose(v, np.array([1.0, 2.0, 2.0]) / 3), "v is not the unit vector along (1, 2, 2)"
+            ### END HIDDEN TESTS
+            """, "q3_test", grade=True, locked=True, points=3),
+    ]
+    return nb
+
+
+def tiny_course(dest):
+    dest = Path(dest)
+    (dest / "source" / TINY).mkdir(parents=True)
+    (dest / "nbgrader_config.py").write_text(TINY_CONFIG)
+    nbformat.write(tiny_notebook(), dest / "source" / TINY / f"{TINY}.ipynb")
+    return dest
+
+
+# ---- editing notebooks --------------------------------------------------------------------------------
+def index_of(nb, grade_id):
+    for i, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return i
+    raise KeyError(grade_id)
+
+
+def set_source(nb, grade_id, code):
+    nb = nbformat.from_dict(nb)
+    nb.cells[index_of(nb, grade_id)].source = textwrap.dedent(code).strip()
+    return nb
+
+
+def insert(nb, code, before=None, after=None):
+    """A new (student) code cell before or after the cell ``before``/``after`` (a grade id), or first."""
+    nb = nbformat.from_dict(nb)
+    at = index_of(nb, before) if before else index_of(nb, after) + 1 if after else 0
+    nb.cells.insert(at, nbformat.v4.new_code_cell(textwrap.dedent(code).strip()))
+    return nb
+
+
+def delete(nb, grade_id):
+    nb = nbformat.from_dict(nb)
+    del nb.cells[index_of(nb, grade_id)]
+    return nb
+
+
+def mix(solution, blank, solved):
+    """The solution with the answer cells not in ``solved`` as released."""
+    nb = nbformat.from_dict(solution)
+    for i, cell in enumerate(nb.cells):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+        if cell.metadata.get("nbgrader", {}).get("solution") and gid not in solved:
+            nb.cells[i] = nbformat.from_dict(blank.cells[index_of(blank, gid)])
+    return nb
+
+
+# ---- the cases ----------------------------------------------------------------------------------------
+@dataclass
+class Case:
+    student: str
+    make: object            # (solution, blank) -> notebook, or bytes for a raw file
+    passing: tuple          # grade-id prefixes of the test cells that must score full points; others 0
+    status: str = "graded"
+    says: tuple = ()        # text that must appear in the row (reason, notes, flags), lower case
+    filename: str = None    # another file name than <notebook>.ipynb
+    sandbox_only: bool = False
+    output_has: tuple = ()  # text the autograded notebook's outputs must contain
+    output_lacks: tuple = ()
+    extra: dict = field(default_factory=dict)
+
+
+NETWORK_PROBE = """
+import socket, urllib.request
+for attempt in (lambda: socket.create_connection(("1.1.1.1", 53), timeout=5),
+                lambda: socket.create_connection(("127.0.0.1", 22), timeout=5),
+                lambda: urllib.request.urlopen("http://example.com", timeout=5)):
+    try:
+        attempt()
+        print("NETWORK OPEN")
+    except Exception as error:
+        print("network blocked:", type(error).__name__, error)
+"""
+
+
+def secrets_probe(course_root, assignment=TINY, extra=()):
+    """Code that tries to read the hidden tests, the gradebook, other students' files and host files."""
+    targets = [f"{course_root}/source/{assignment}/{assignment}.ipynb", f"{course_root}/gradebook.db",
+               f"{course_root}/submitted/solution/{assignment}/{assignment}.ipynb", f"{course_root}/nbgrader_config.py",
+               "/root/.bashrc", "/etc/shadow", *extra]
+    return f"""
+import glob, os
+for path in {targets!r}:
+    try:
+        open(path, "rb").read(10)
+        print("READ", path)
+    except OSError as error:
+        print("blocked", path, type(error).__name__)
+print("notebooks here:", sorted(glob.glob("*.ipynb")) or "none")
+print("uid", os.getuid())
+"""
+
+
+def tiny_cases(course_root):
+    """Every case of issue 6 on the tiny assignment (q1: 2 points, q2: 1, q3: 3)."""
+    loop_first = "while True:\n    pass\n\ndef add(a, b):\n    return a + b"
+    stubborn = ("import time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
+                "    except KeyboardInterrupt:\n        pass")
+    return [
+        Case("solution", lambda s, b: s, ("q1", "q2", "q3")),
+        Case("blank", lambda s, b: b, ()),
+        Case("partial", lambda s, b: mix(s, b, {"q1_answer"}), ("q1",)),
+        Case("invalid-json", lambda s, b: b'{"cells": [', (), "unreadable", ("not valid json",)),
+        Case("empty-file", lambda s, b: b"", (), "unreadable", ("empty",)),
+        Case("not-a-notebook", lambda s, b: b'{"hello": "world"}', (), "unreadable", ("not a jupyter notebook",)),
+        Case("wrong-name", lambda s, b: s, ("q1", "q2", "q3"), says=("untitled.ipynb",), filename="Untitled.ipynb"),
+        Case("infinite-loop", lambda s, b: set_source(s, "q1_answer", loop_first), ("q2", "q3"), "timed out",
+             ("time limit",)),
+        Case("stubborn-loop", lambda s, b: set_source(s, "q3_answer", stubborn), ("q1", "q2"), "timed out",
+             ("did not stop", "not run")),
+        Case("first-cell-error", lambda s, b: insert(s, "raise RuntimeError('boom in the first cell')"),
+             ("q1", "q2", "q3"), output_has=("boom in the first cell",)),
+        Case("sys-exit", lambda s, b: insert(s, "import sys\nsys.exit('bye')"), ("q1", "q2", "q3")),
+        Case("os-exit", lambda s, b: insert(s, "import os\nos._exit(1)", before="q2_answer"), ("q1",),
+             "kernel died", ("exited with code 1", "not run")),
+        Case("memory-bomb", lambda s, b: insert(s, "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))",
+                                                before="q3_answer"), ("q1", "q2"), "memory cap", ("memory cap",)),
+        Case("print-50mb", lambda s, b: insert(s, "print('x' * 50_000_000)", before="q2_answer"), ("q1", "q2", "q3"),
+             says=("output was cut",)),
+        Case("deleted-test-cell", lambda s, b: delete(s, "q1_test"), ("q1", "q2", "q3"), says=("'q1_test' was deleted",)),
+        Case("edited-test-cell", lambda s, b: set_source(set_source(s, "q3_test", "pass"), "q3_answer",
+                                                         "v = np.zeros(3)"), ("q1", "q2"),
+             says=("'q3_test' was edited",)),
+        Case("patch-allclose", lambda s, b: set_source(s, "q3_answer", "v = np.array([1.0, 0.0, 0.0])\n"
+                                                       "np.allclose = lambda *a, **k: True"), ("q1", "q2"),
+             says=("numpy.allclose was replaced",)),
+        Case("patch-print", lambda s, b: set_source(s, "q2_answer", "import builtins, sys\n"
+                                                    "def greet(name):\n    print('Hi')\n"
+                                                    "builtins.print = lambda *a, **k: sys.stdout.write('Hello, Ada!\\n')"),
+             ("q1", "q3"), says=("builtins.print was replaced",)),
+        Case("patch-transformer", lambda s, b: set_source(s, "q3_answer", "v = np.zeros(3)\n"
+                                                          "get_ipython().input_transformers_post.append("
+                                                          "lambda lines: ['pass\\n'])"), ("q1", "q2"),
+             says=("input_transformers_post",)),
+        Case("custom-exception", lambda s, b: set_source(s, "q3_answer", "v = np.zeros(3)\n"
+                                                         "get_ipython().set_custom_exc((AssertionError,), "
+                                                         "lambda *a, **k: None)"), ("q1", "q2"),
+             says=("custom exception handler",)),
+        Case("rebind-np", lambda s, b: set_source(s, "q3_answer", "v = np.zeros(3)\n"
+                                                  "np = type('FakeNumpy', (), {'allclose': staticmethod(lambda *a, **k: True)})()"),
+             ("q1", "q2"), says=("'np'",)),
+        Case("nbgrader-env", lambda s, b: insert(mix(s, b, set()), "import os\n"
+                                                 "if os.environ.get('NBGRADER_EXECUTION'):\n"
+                                                 "    def add(a, b): return a + b\n"
+                                                 "    def greet(name): print(f'Hello, {name}!')\n"
+                                                 "    v = np.array([1.0, 2.0, 2.0]) / 3\n",
+                                                 before="q1_test"), ()),
+        Case("network", lambda s, b: insert(s, NETWORK_PROBE), ("q1", "q2", "q3"), sandbox_only=True,
+             output_has=("network blocked",), output_lacks=("NETWORK OPEN",)),
+        Case("read-secrets", lambda s, b: insert(s, secrets_probe(course_root)), ("q1", "q2", "q3"),
+             sandbox_only=True, output_has=("blocked", "notebooks here: none"), output_lacks=("READ ", "uid 0")),
+        Case("leak-history", lambda s, b: insert(s, "print('\\n'.join(In))", after="q3_test"), ("q1", "q2", "q3")),
+    ]
+
+
+def write_case(case, solution, blank, dest, assignment=TINY, notebook=TINY, layout="nbgrader"):
+    """Write one case's file into a submissions folder (nbgrader layout or flat); returns its path."""
+    made = case.make(solution, blank)
+    if layout == "nbgrader":
+        path = Path(dest) / case.student / assignment / (case.filename or f"{notebook}.ipynb")
+    else:
+        path = Path(dest) / f"{case.student}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(made, bytes):
+        path.write_bytes(made)
+    else:
+        path.write_text(json.dumps(made, indent=1))
+    return path
+
+
+def test_points(source_nb):
+    """{test cell grade id: points} of a source notebook."""
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in source_nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+
+
+def expected_score(case, source_nb):
+    return sum(p for gid, p in test_points(source_nb).items() if gid.startswith(tuple(case.passing)))
+
+
+# ---- the same cases on the real quizzes ---------------------------------------------------------------
+def cosine_cases(course_root, repo_root):
+    """Every case of issue 6 on quiz_cosine (quiz1a_test, quiz1b_test: 2 points each)."""
+    a = "quiz_cosine"
+    loop_first = "while True:\n    pass\n\ncos_rowwise = F.cosine_similarity(vec1, vec2)"
+    stubborn = ("import time\nwhile True:\n    try:\n        time.sleep(0.2)\n"
+                "    except KeyboardInterrupt:\n        pass")
+    half = "cos_matrix = torch.full((2, 2), 0.5)\nprint('cos_matrix:', cos_matrix)"
+    both = ("quiz1a", "quiz1b")
+    return [
+        Case("solution", lambda s, b: s, both),
+        Case("blank", lambda s, b: b, ()),
+        Case("partial", lambda s, b: mix(s, b, {"quiz1a_answer"}), ("quiz1a",)),
+        Case("invalid-json", lambda s, b: b'{"cells": [', (), "unreadable", ("not valid json",)),
+        Case("empty-file", lambda s, b: b"", (), "unreadable", ("empty",)),
+        Case("wrong-name", lambda s, b: s, both, says=("untitled.ipynb",), filename="Untitled.ipynb"),
+        Case("infinite-loop", lambda s, b: set_source(s, "quiz1a_answer", loop_first), ("quiz1b",), "timed out",
+             ("time limit",)),
+        Case("stubborn-loop", lambda s, b: insert(s, stubborn, before="quiz1b_answer"), ("quiz1a",), "timed out",
+             ("did not stop", "not run")),
+        Case("first-cell-error", lambda s, b: insert(s, "raise RuntimeError('boom in the first cell')"), both,
+             output_has=("boom in the first cell",)),
+        Case("sys-exit", lambda s, b: insert(s, "import sys\nsys.exit('bye')"), both),
+        Case("os-exit", lambda s, b: insert(s, "import os\nos._exit(1)", before="quiz1b_answer"), ("quiz1a",),
+             "kernel died", ("exited with code 1", "not run")),
+        Case("memory-bomb", lambda s, b: insert(s, "blocks = []\nwhile True:\n    blocks.append(bytearray(50 * 2**20))",
+                                                before="quiz1b_answer"), ("quiz1a",), "memory cap", ("memory cap",)),
+        Case("print-50mb", lambda s, b: insert(s, "print('x' * 50_000_000)", before="quiz1b_answer"), both,
+             says=("output was cut",)),
+        Case("deleted-test-cell", lambda s, b: delete(s, "quiz1a_test"), both, says=("'quiz1a_test' was deleted",)),
+        Case("edited-test-cell", lambda s, b: set_source(set_source(s, "quiz1b_test", "pass"), "quiz1b_answer", half),
+             ("quiz1a",), says=("'quiz1b_test' was edited",)),
+        Case("patch-allclose", lambda s, b: set_source(s, "quiz1b_answer", half + "\nimport numpy\n"
+                                                       "numpy.allclose = lambda *a, **k: True\n"
+                                                       "torch.allclose = lambda *a, **k: True"),
+             ("quiz1a",), says=("numpy.allclose was replaced", "torch.allclose was replaced")),
+        Case("patch-print", lambda s, b: insert(s, "import builtins\nbuiltins.print = lambda *a, **k: None",
+                                                before="quiz1a_answer"), both, says=("builtins.print was replaced",)),
+        Case("nbgrader-env", lambda s, b: insert(mix(s, b, set()), "import os\n"
+                                                 "if os.environ.get('NBGRADER_EXECUTION'):\n"
+                                                 "    cos_rowwise = F.cosine_similarity(vec1, vec2)\n"
+                                                 "    cos_matrix = F.cosine_similarity(vec1.unsqueeze(1), vec2, dim=2)",
+                                                 before="quiz1a_test"), ()),
+        Case("network", lambda s, b: insert(s, NETWORK_PROBE), both, sandbox_only=True,
+             output_has=("network blocked",), output_lacks=("NETWORK OPEN",)),
+        Case("read-secrets", lambda s, b: insert(s, secrets_probe(course_root, a, (f"{repo_root}/source/{a}/{a}.ipynb",))),
+             both, sandbox_only=True, output_has=("blocked", "notebooks here: none"), output_lacks=("READ ", "uid 0")),
+        Case("leak-history", lambda s, b: insert(s, "print('\\n'.join(In))", after="quiz1b_test"), both),
+    ]
+
+
+def search_cases():
+    """quiz_search (quiz3 2, quiz4 3, quiz5 2, quiz6 3 points) with CLIP loaded: the heavier cases."""
+    shuffled = ("with torch.no_grad():\n"
+                "    inputs = processor(images=images, return_tensors='pt', padding=True)\n"
+                "    image_embeddings = model.get_image_features(**inputs).flip(0)\n"
+                "import numpy\nnumpy.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n"
+                "print(f\"Image Embedding's shape: {tuple(image_embeddings.shape)}\")")
+    bomb = "blocks = []\nwhile True:\n    blocks.append(bytearray(100 * 2**20))"
+    return [
+        Case("solution", lambda s, b: s, ("quiz3", "quiz4", "quiz5", "quiz6")),
+        Case("blank", lambda s, b: b, ()),
+        Case("partial", lambda s, b: mix(s, b, {"quiz3_answer", "quiz4_answer"}), ("quiz3", "quiz4")),
+        Case("shuffled-and-patched", lambda s, b: set_source(s, "quiz4_answer", shuffled),
+             ("quiz3", "quiz5", "quiz6"), says=("allclose was replaced",)),
+        Case("memory-bomb", lambda s, b: insert(s, bomb, before="quiz5_answer"), ("quiz3", "quiz4"), "memory cap",
+             ("memory cap",)),
+        Case("os-exit", lambda s, b: insert(s, "import os\nos._exit(1)", before="quiz6_answer"),
+             ("quiz3", "quiz4", "quiz5"), "kernel died", ("exited with code 1",)),
+    ]

@@ -1,0 +1,174 @@
+"""Grading a class end to end on a tiny numpy-only course: parallel = sequential, resuming after an
+interruption, both folder layouts, and the guard on its own (without the quizzes' own checks).
+
+The hostile cases on the real quizzes are in test_autograder_quizzes.py.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.course import Course, Settings
+from autograder.grade import grade_class
+from autograder.samples import released
+from nbgrader.api import Gradebook
+
+import autograder_cases as cases
+
+REPO = Path(__file__).resolve().parents[1]
+# The guard on its own (the real quizzes also check for monkeypatching), and a few kinds of ending.
+MACHINERY = ("solution", "blank", "partial", "invalid-json", "os-exit", "patch-allclose", "patch-print",
+             "patch-transformer", "rebind-np", "custom-exception", "nbgrader-env")
+SETTINGS = dict(cell_timeout=8, notebook_timeout=120, memory_mb=1500, preload=("numpy",))
+try:
+    from autograder.grade import check_sandbox
+
+    check_sandbox()
+    SANDBOX = True
+except Exception:
+    SANDBOX = False
+
+
+_BLANK = {}
+
+
+def _class(root, names):
+    course = Course(cases.tiny_course(root / "course"))
+    solution = nbformat.read(course.source / cases.TINY / f"{cases.TINY}.ipynb", as_version=4)
+    if "blank" not in _BLANK:
+        _BLANK["blank"] = released(course, cases.TINY)[cases.TINY]
+    blank = _BLANK["blank"]
+    chosen = [c for c in cases.tiny_cases(course.root) if c.student in names]
+    for case in chosen:
+        cases.write_case(case, solution, blank, root / "submitted-here")
+    return course, solution, chosen
+
+
+@pytest.fixture(scope="module")
+def parallel(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny-parallel")
+    course, solution, chosen = _class(root, MACHINERY)
+    lines = []
+    run = grade_class(root / "submitted-here", course.root, settings=Settings(jobs=2, sandbox=SANDBOX, **SETTINGS),
+                      log=lines.append)
+    return course, solution, chosen, run, lines, root
+
+
+def _by_student(run):
+    return {r["student"]: r for r in run.results}
+
+
+def test_every_case_gets_its_exact_score_and_a_reason(parallel):
+    course, solution, chosen, run, _, _ = parallel
+    results = _by_student(run)
+    assert sorted(results) == sorted(c.student for c in chosen)
+    for case in chosen:
+        result = results[case.student]
+        score = sum(g["auto_score"] or 0 for g in result["grades"])
+        assert (case.student, score) == (case.student, cases.expected_score(case, solution))
+        assert (case.student, result["status"]) == (case.student, case.status)
+        said = " ".join([result["reason"]] + result["notes"] + result["flags"]).lower()
+        for text in case.says:
+            assert text in said, (case.student, said)
+
+
+def test_gradebook_holds_one_row_per_student_with_the_csv_scores(parallel):
+    course, _, chosen, run, _, _ = parallel
+    csv_rows = run.outputs[cases.TINY]["csv"].read_text().splitlines()[1:]
+    assert len(csv_rows) == len(chosen)
+    csv_scores = {row.split(",")[0]: float(row.split(",")[3]) for row in csv_rows}
+    with Gradebook(course.db_url) as gb:
+        submissions = gb.assignment_submissions(cases.TINY)
+        assert sorted(s.student.id for s in submissions) == sorted(csv_scores)
+        for submission in submissions:
+            assert submission.score == csv_scores[submission.student.id]
+
+
+def test_sequential_run_gives_the_same_csv(parallel, tmp_path):
+    _, _, chosen, run, _, root = parallel
+    course = Course(cases.tiny_course(tmp_path / "course"))
+    sequential = grade_class(root / "submitted-here", course.root,
+                             settings=Settings(jobs=1, sandbox=SANDBOX, **SETTINGS), log=lambda line: None)
+    assert sequential.outputs[cases.TINY]["csv"].read_text() == run.outputs[cases.TINY]["csv"].read_text()
+
+
+def test_rerun_grades_only_what_is_missing(parallel):
+    course, _, chosen, run, _, root = parallel
+    before = run.outputs[cases.TINY]["csv"].read_text()
+    (course.state_dir(cases.TINY) / "results" / "partial.json").unlink()
+    lines = []
+    again = grade_class(root / "submitted-here", course.root, settings=Settings(jobs=2, sandbox=SANDBOX, **SETTINGS),
+                        log=lines.append)
+    graded = [line for line in lines if line.startswith("[")]
+    assert len(graded) == 1 and "tiny/partial" in graded[0]
+    assert f"{len(chosen) - 1} submission(s) already graded" in "\n".join(lines)
+    assert again.outputs[cases.TINY]["csv"].read_text() == before
+
+
+def test_feedback_never_shows_hidden_tests(parallel):
+    from autograder import feedback
+
+    course, solution, chosen, run, _, _ = parallel
+    secrets = feedback.secret_lines(c.source for c in solution.cells)
+    pages = list((course.feedback).glob(f"*/{cases.TINY}/*.html"))
+    assert len(pages) == sum(1 for c in chosen if c.status != "unreadable")
+    for page in pages:
+        assert feedback.find_leaks(page.read_text(), secrets) == [], page
+    text = feedback.html_text((course.feedback / "solution" / cases.TINY / f"{cases.TINY}.html").read_text())
+    assert "hidden tests of 'q1_test' (2 points): passed" in text
+    failed = feedback.html_text((course.feedback / "partial" / cases.TINY / f"{cases.TINY}.html").read_text())
+    assert "hidden tests of 'q3_test' (3 points): failed" in failed
+
+
+def test_flat_lms_folder(tmp_path):
+    course = Course(cases.tiny_course(tmp_path / "course"))
+    solution = nbformat.read(course.source / cases.TINY / f"{cases.TINY}.ipynb", as_version=4)
+    lms = tmp_path / "downloads"
+    lms.mkdir()
+    nbformat.write(solution, lms / "Lee Ji-woo.ipynb")
+    (lms / "park.ipynb").write_text("")
+    run = grade_class(lms, course.root, settings=Settings(jobs=2, sandbox=SANDBOX, **SETTINGS), log=lambda line: None)
+    rows = {r["student"]: r for r in run.results}
+    assert rows["Lee_Ji-woo"]["status"] == "graded" and sum(g["auto_score"] for g in rows["Lee_Ji-woo"]["grades"]) == 6
+    assert rows["park"]["status"] == "unreadable" and "empty" in rows["park"]["reason"]
+    assert (course.submitted / "Lee_Ji-woo" / cases.TINY / f"{cases.TINY}.ipynb").exists()  # imported for nbgrader
+
+
+def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
+    course, _, chosen = _class(tmp_path, ("solution", "blank", "partial"))
+    command = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted-here"), "--course",
+               str(course.root), "--jobs", "1", "--cell-timeout", "8"] + ([] if SANDBOX else ["--no-sandbox"])
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    results = course.state_dir(cases.TINY) / "results"
+    deadline = time.monotonic() + 300
+    while not (results.is_dir() and list(results.glob("*.json"))) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 130 and "interrupted" in out, out
+    done_before = len(list(results.glob("*.json")))
+    assert 1 <= done_before < len(chosen)
+    second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert f"{done_before} submission(s) already graded" in second.stdout
+    assert len(list(results.glob("*.json"))) == len(chosen)
+    with Gradebook(course.db_url) as gb:
+        assert sorted(s.student.id for s in gb.assignment_submissions(cases.TINY)) == sorted(c.student for c in chosen)
+
+
+@pytest.mark.skipif(not SANDBOX, reason="the unboxed mode is what runs here anyway")
+def test_unboxed_mode_grades_the_same(tmp_path):
+    course, solution, chosen = _class(tmp_path, ("patch-allclose", "nbgrader-env"))
+    run = grade_class(tmp_path / "submitted-here", course.root,
+                      settings=Settings(jobs=2, sandbox=False, **SETTINGS), log=lambda line: None)
+    for case in chosen:
+        result = _by_student(run)[case.student]
+        assert sum(g["auto_score"] for g in result["grades"]) == cases.expected_score(case, solution), case.student

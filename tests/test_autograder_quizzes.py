@@ -1,0 +1,107 @@
+"""Issue 6's broken and hostile submissions, graded as one class on the real quizzes.
+
+quiz_cosine carries every case (its kernels need no CLIP, so they are quick); quiz_search adds the
+cases that matter once CLIP is loaded. Each case must get its exact score (the sum of the source's
+points of the test cells it must pass), its status and a reason; the class completes with one row
+per student; no feedback page shows a hidden test. The course is a separate folder linking this
+repository's config and source (autograder.samples.course_copy), so the repository's own gradebook
+is never touched.
+"""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder import feedback
+from autograder.course import Course, Settings
+from autograder.grade import grade_class
+from autograder.samples import course_copy, released
+
+import autograder_cases as cases
+
+REPO = Path(__file__).resolve().parents[1]
+try:
+    from autograder.grade import check_sandbox
+
+    check_sandbox()
+    SANDBOX = True
+except Exception:
+    SANDBOX = False
+pytestmark = pytest.mark.skipif(not (REPO / "source" / "quiz_cosine").is_dir() or not (REPO / "source" / "quiz_search").is_dir(),
+                                reason="the quizzes are not in source/ yet")
+
+
+def _grade(course, assignment, chosen, folder, settings):
+    solution = nbformat.read(course.source / assignment / f"{assignment}.ipynb", as_version=4)
+    blank = released(course, assignment)[assignment]
+    for case in chosen:
+        cases.write_case(case, solution, blank, folder, assignment, assignment)
+    return solution, grade_class(folder, course.root, settings=settings, log=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("quiz-class")
+    course = Course(course_copy(REPO, root / "course"))
+    runs = {}
+    cosine = [c for c in cases.cosine_cases(course.root, REPO) if SANDBOX or not c.sandbox_only]
+    runs["quiz_cosine"] = (cosine, *_grade(course, "quiz_cosine", cosine, root / "cosine",
+                                           Settings(jobs=2, cell_timeout=30, notebook_timeout=300, sandbox=SANDBOX)))
+    search = cases.search_cases()
+    runs["quiz_search"] = (search, *_grade(course, "quiz_search", search, root / "search",
+                                           Settings(jobs=2, notebook_timeout=900, sandbox=SANDBOX)))
+    return course, runs
+
+
+@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search"])
+def test_each_case_gets_its_exact_score_status_and_reason(graded, assignment):
+    course, runs = graded
+    chosen, solution, run = runs[assignment]
+    results = {r["student"]: r for r in run.results}
+    assert sorted(results) == sorted(c.student for c in chosen)
+    for case in chosen:
+        result = results[case.student]
+        score = sum(g["auto_score"] or 0 for g in result["grades"])
+        assert (case.student, score, result["status"]) == \
+            (case.student, cases.expected_score(case, solution), case.status), result
+        said = " ".join([result["reason"]] + result["notes"] + result["flags"]).lower()
+        assert all(text in said for text in case.says), (case.student, said)
+
+
+@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search"])
+def test_one_csv_row_per_student_and_a_table_per_quiz(graded, assignment):
+    course, runs = graded
+    chosen, solution, run = runs[assignment]
+    rows = run.outputs[assignment]["csv"].read_text().splitlines()
+    assert len(rows) == 1 + len(chosen)
+    table = run.outputs[assignment]["summary"].read_text()
+    quizzes = sorted({f"quiz{gid[4]}" for gid in cases.test_points(solution)})
+    for quiz in quizzes:
+        assert any(line.startswith(quiz + " ") for line in table.splitlines()), table
+    assert f"{len(chosen)} submissions:" in table
+
+
+def test_no_feedback_page_shows_a_hidden_test(graded):
+    course, runs = graded
+    pages = 0
+    for assignment, (chosen, solution, run) in runs.items():
+        secrets = feedback.secret_lines(c.source for c in solution.cells)
+        assert secrets, "the quiz has hidden tests"
+        for page in (course.feedback).glob(f"*/{assignment}/*.html"):
+            assert feedback.find_leaks(page.read_text(), secrets) == [], page
+            pages += 1
+    assert pages == sum(1 for chosen, _, _ in runs.values() for c in chosen if c.status != "unreadable")
+
+
+@pytest.mark.skipif(not SANDBOX, reason="needs the sandbox")
+def test_from_inside_a_graded_kernel_the_network_and_the_course_are_out_of_reach(graded):
+    course, runs = graded
+    chosen, _, _ = runs["quiz_cosine"]
+    for case in chosen:
+        if not (case.output_has or case.output_lacks):
+            continue
+        nb = nbformat.read(course.autograded / case.student / "quiz_cosine" / "quiz_cosine.ipynb", as_version=4)
+        text = "".join(o.get("text", "") + o.get("evalue", "") for c in nb.cells if c.cell_type == "code"
+                       for o in c.outputs)
+        assert all(t in text for t in case.output_has), (case.student, text[:2000])
+        assert not any(t in text for t in case.output_lacks), (case.student, text[:2000])

@@ -1,0 +1,136 @@
+"""The grading sandbox on its own (autograder/sandbox.py): what a boxed process can and cannot do.
+
+These start plain Python processes in the sandbox (no Jupyter), so they take seconds. They need
+Linux, root and unshare, as grading does; elsewhere they are skipped (``--no-sandbox`` grading).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.course import SYSTEM_READONLY, CourseError
+from autograder.grade import check_sandbox
+
+SANDBOX = Path(__file__).resolve().parents[1] / "autograder" / "sandbox.py"
+REPO = Path(__file__).resolve().parents[1]
+UID = 61990
+
+try:
+    check_sandbox()
+    AVAILABLE, WHY = True, ""
+except CourseError as error:
+    AVAILABLE, WHY = False, str(error)
+pytestmark = pytest.mark.skipif(not AVAILABLE, reason=f"sandbox unavailable: {WHY[:200]}")
+
+
+def boxed(tmp_path, code, memory_mb=1024, cpu_seconds=30, readonly=(), files=None, wait=True):
+    """Run ``code`` with the venv's Python in the sandbox; returns (completed process, status, log)."""
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    for name, text in (files or {}).items():
+        (work / name).write_text(text)
+    spec = {
+        "uid": UID, "gid": UID, "isolate": True, "root": str(tmp_path / "root"),
+        "readonly": list(SYSTEM_READONLY) + [sys.base_prefix, sys.prefix, *readonly],
+        "writable": [], "chown": [], "env": {"PATH": f"{sys.prefix}/bin:/usr/bin:/bin", "HOME": "/tmp"},
+        "status_file": str(tmp_path / "status.json"), "log_file": str(tmp_path / "log.txt"),
+        "limits": {"memory_mb": memory_mb, "cpu_seconds": cpu_seconds, "processes": 64, "file_mb": 16,
+                   "tmpfs_mb": 16, "workdir_mb": 16},
+    }
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    command = [sys.executable, str(SANDBOX), str(tmp_path / "spec.json"), "--", sys.executable, "-c", code]
+    if not wait:
+        return subprocess.Popen(command, cwd=work)
+    done = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=120)
+    status = json.loads((tmp_path / "status.json").read_text())
+    return done, status, (tmp_path / "log.txt").read_text()
+
+
+def test_no_network_not_even_loopback(tmp_path):
+    code = """
+import socket
+for host, port in (("1.1.1.1", 53), ("127.0.0.1", 22), ("localhost", 8888)):
+    try:
+        socket.create_connection((host, port), timeout=3)
+        print("OPEN", host)
+    except OSError as error:
+        print("blocked", host, error.errno)
+"""
+    _, status, log = boxed(tmp_path, code)
+    assert status == {"exit_code": 0, "text": "exited with code 0"}, log
+    assert log.count("blocked") == 3 and "OPEN" not in log
+
+
+def test_sees_only_allowed_paths_and_runs_unprivileged(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("hidden test")
+    code = f"""
+import os
+print("uid", os.getuid(), "gid", os.getgid())
+for path in ({str(secret)!r}, {str(REPO / 'README.md')!r}, "/root/.bashrc", {str(tmp_path / 'spec.json')!r}):
+    print("exists" if os.path.exists(path) else "absent", path)
+print("here", sorted(os.listdir(".")))
+try:
+    open({sys.prefix + '/pyvenv.cfg'!r}, "a")
+except OSError as error:
+    print("read-only", error.errno)
+print("pids", sorted(p for p in os.listdir("/proc") if p.isdigit()))
+"""
+    _, _, log = boxed(tmp_path, code, files={"data.csv": "1,2", "answer.ipynb": "{}"})
+    assert f"uid {UID} gid {UID}" in log
+    assert log.count("absent") == 4, log
+    assert "here ['data.csv']" in log  # the submission's files, never a notebook
+    assert "read-only 30" in log or "read-only 13" in log  # EROFS or EACCES: never written
+    assert "pids ['1', '2']" in log   # its own PID namespace: the init and itself
+
+
+def test_memory_cap_raises_in_the_box_only(tmp_path):
+    code = """
+blocks = []
+try:
+    while True:
+        blocks.append(bytearray(50 * 2**20))
+except MemoryError:
+    print("MemoryError after", len(blocks) * 50, "MB")
+"""
+    _, status, log = boxed(tmp_path, code, memory_mb=512)
+    assert "MemoryError after" in log and status["exit_code"] == 0
+    assert int(log.split("after")[1].split()[0]) < 512
+
+
+def test_cpu_cap_stops_a_busy_loop(tmp_path):
+    started = time.monotonic()
+    _, status, _ = boxed(tmp_path, "while True: pass", cpu_seconds=2)
+    assert status.get("signal") in (signal.SIGXCPU, signal.SIGKILL)
+    assert time.monotonic() - started < 60
+
+
+def test_killing_the_launcher_kills_everything_inside(tmp_path):
+    code = "import subprocess, time\nsubprocess.Popen(['sleep', '600'])\ntime.sleep(600)"
+    launcher = boxed(tmp_path, code, wait=False)
+
+    def boxed_processes():
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.stat(f"/proc/{pid}").st_uid == UID:
+                    found.append(pid)
+            except FileNotFoundError:
+                pass
+        return found
+
+    deadline = time.monotonic() + 30
+    while len(boxed_processes()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(boxed_processes()) >= 2  # the kernel stand-in and its child
+    launcher.kill()
+    launcher.wait()
+    deadline = time.monotonic() + 10
+    while boxed_processes() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert boxed_processes() == []

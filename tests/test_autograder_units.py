@@ -1,0 +1,130 @@
+"""Autograder pieces that need no kernel: reading submissions, hiding hidden tests, the reports."""
+import json
+
+import nbformat
+import pytest
+
+from autograder import collect, feedback, report
+from autograder.course import Course
+
+from autograder_cases import TINY, tiny_course, tiny_notebook
+
+
+@pytest.fixture
+def course(tmp_path):
+    return Course(tiny_course(tmp_path / "course"))
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"", "is empty"),
+    (b"   \n", "is empty"),
+    (b'{"cells": [', "not valid JSON (line 1, column 12"),
+    (b"\xff\xfe\x00garbage", "not text"),
+    (b"[1, 2, 3]", "not a Jupyter notebook"),
+    (b'{"cells": "no", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "not a notebook nbformat can read"),
+])
+def test_unreadable_files_get_a_reason(tmp_path, content, says):
+    path = tmp_path / "alice.ipynb"
+    path.write_bytes(content)
+    nb, problem = collect.read_notebook(path)
+    assert nb is None and says in problem and "alice.ipynb" in problem
+
+
+def test_student_ids_are_safe_folder_names():
+    assert collect.student_id("Kim Min-su (2024123)") == "Kim_Min-su_2024123"
+    assert collect.student_id("../../etc") == "etc"
+    assert collect.student_id("...") == "unnamed"
+
+
+def test_flat_folder_infers_assignment_and_keeps_bad_files(course, tmp_path):
+    subs = tmp_path / "lms"
+    subs.mkdir()
+    nbformat.write(tiny_notebook(), subs / "alice.ipynb")
+    (subs / "bob.ipynb").write_text("{oops")
+    found = {s.student: s for s in collect.find(subs, course)}
+    assert found["alice"].assignment == TINY and found["alice"].files == {TINY: subs / "alice.ipynb"}
+    assert "graded alice.ipynb as tiny.ipynb" in found["alice"].notes
+    assert found["bob"].problem.startswith("bob.ipynb is not valid JSON")
+
+
+def test_nbgrader_layout_renames_a_single_stray_notebook(course, tmp_path):
+    folder = tmp_path / "submitted" / "carol" / TINY
+    folder.mkdir(parents=True)
+    nbformat.write(tiny_notebook(), folder / "Untitled (1).ipynb")
+    (folder / "notes.txt").write_text("my notes")
+    (sub,) = collect.find(tmp_path / "submitted", course)
+    assert sub.files == {TINY: folder / "Untitled (1).ipynb"}
+    assert [str(p) for p in sub.extra] == ["notes.txt"]
+    assert sub.notes == ["graded Untitled (1).ipynb as tiny.ipynb"]
+
+
+def test_resume_key_changes_with_the_submission(course, tmp_path):
+    folder = tmp_path / "submitted" / "dan" / TINY
+    folder.mkdir(parents=True)
+    nbformat.write(tiny_notebook(), folder / f"{TINY}.ipynb")
+    first = collect.find(tmp_path / "submitted", course)[0].digest
+    (folder / f"{TINY}.ipynb").write_text((folder / f"{TINY}.ipynb").read_text().replace("Ada", "Bo"))
+    assert collect.find(tmp_path / "submitted", course)[0].digest != first
+
+
+def test_secret_lines_leave_out_visible_and_trivial_lines():
+    sources = ["x = 1\n### BEGIN HIDDEN TESTS\nassert check_answer(x) == 42\nimport numpy as np\npass\n"
+               "### END HIDDEN TESTS", "import numpy as np"]
+    assert feedback.secret_lines(sources) == ["assert check_answer(x) == 42"]
+
+
+def test_hidden_tests_leave_the_feedback_but_their_verdict_stays():
+    nb = tiny_notebook()
+    secrets = feedback.secret_lines(c.source for c in nb.cells)
+    test = nb.cells[3]
+    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="add must work for negative numbers",
+                                           traceback=["\x1b[0;31m----> 3\x1b[0m assert \x1b[0madd(-7, 7) == 0, ...",
+                                                      "AssertionError: add must work"])]
+    leak = nb.cells[4]
+    leak.outputs = [nbformat.v4.new_output("stream", name="stdout", text='assert  add(-7, 7) == 0,  "add must work for negative numbers"\nfine\n')]
+    cleaned, _ = feedback.HideHiddenTests(secrets=secrets).preprocess(nb, {})
+    source = cleaned.cells[3].source
+    assert "BEGIN HIDDEN" not in source and "add(-7, 7)" not in source
+    assert "hidden tests of 'q1_test' (2 points): failed (AssertionError: add must work for negative numbers)" in source
+    assert cleaned.cells[3].outputs[0].traceback == ["AssertionError: add must work for negative numbers"]
+    assert cleaned.cells[4].outputs[0].text == f"{feedback.REMOVED}\nfine\n"
+
+
+def test_leak_check_sees_through_syntax_highlighting():
+    page = ('<span class="k">assert</span> <span class="n">add</span><span class="p">(</span>'
+            '<span class="o">-</span><span class="mi">7</span>, <span class="mi">7</span>) == 0, '
+            '&quot;add must work for negative numbers&quot;')
+    assert feedback.find_leaks(page, ['assert add(-7, 7) == 0, "add must work for negative numbers"'])
+    assert not feedback.find_leaks("<p>AssertionError: add must work for negative numbers</p>",
+                                   ['assert add(-7, 7) == 0, "add must work for negative numbers"'])
+
+
+def _result(student, status, scores):
+    grades = [{"notebook": "n", "grade_id": gid, "auto_score": s, "max_score": m, "needs_manual_grade": False}
+              for gid, (s, m) in scores.items()]
+    cells = {gid: "passed" if s == m else "failed" for gid, (s, m) in scores.items()}
+    return {"student": student, "assignment": "a", "status": status, "grades": grades, "cells": cells,
+            "reason": "", "notes": [], "flags": []}
+
+
+def test_reports_group_test_cells_by_quiz():
+    pattern = r"(?i)q(?:uiz)?[_\- ]?0*(\d+)"
+    assert report.quiz_of("quiz7_3_test", "nb", pattern) == "quiz7"
+    assert report.quiz_of("setup", "quiz_02", pattern) == "quiz2"
+    results = [_result("a", "graded", {"quiz1a_test": (2, 2), "quiz1b_test": (0, 2), "quiz2_test": (3, 3)}),
+               _result("b", "unreadable", {"quiz1a_test": (0, 2), "quiz1b_test": (0, 2), "quiz2_test": (0, 3)})]
+    rows = report.csv_text(results, pattern, {}).splitlines()
+    assert rows[0] == "student,assignment,status,score,max_score,quiz1,quiz2,reason,notes,flags"
+    assert rows[1].startswith("a,a,graded,5,7,2,3,") and rows[2].startswith("b,a,unreadable,0,7,0,0,")
+    table = report.summary_table(results, pattern)
+    quiz1 = next(line for line in table.splitlines() if line.startswith("quiz1"))
+    assert quiz1.split()[:5] == ["quiz1", "4", "1.00", "0", "2"]
+    assert "2 submissions: 1 graded, 1 unreadable" in table
+
+
+def test_result_files_are_written_whole(tmp_path):
+    from autograder.course import write_json
+
+    write_json(tmp_path / "x" / "r.json", {"a": 1})
+    assert json.loads((tmp_path / "x" / "r.json").read_text()) == {"a": 1}
+    assert not list((tmp_path / "x").glob("*.tmp"))
