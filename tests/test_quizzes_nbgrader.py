@@ -179,10 +179,11 @@ def test_autograde_gives_each_submission_its_expected_score(graded, case):
     assert got == expected, f"{case}: points per quiz {got}, expected {expected}{note}"
 
 
-def test_the_missing_query_really_misses_under_this_model():
+def test_the_missing_query_really_misses_under_this_model(tmp_path_factory, monkeypatch):
     """Premise of quiz_topk-misses_targets: under the test model its Top-3 is not the target set."""
     import numpy as np
 
+    monkeypatch.setenv("CLIP_COURSE_CACHE", str(tmp_path_factory.getbasetemp() / "clip-course-cache"))
     name = choose_model(verbose=False)
     refs = reference.load_or_build(name)
     scores = reference.cosine(reference.embed_texts(name, ["A dog is sleeping"]), refs.dogs)[0]
