@@ -6,7 +6,7 @@ READY  := $(VENV)/.ready
 # Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test venv lab clean-venv render
+.PHONY: demo test venv lab clean-venv render grade bench
 
 venv: $(READY)
 
@@ -28,6 +28,16 @@ test: $(READY)
 # to look at every figure without Jupyter; prints how long each notebook took.
 render: $(READY)
 	$(OFFLINE) $(PY) -m clipcourse.notebooks --out rendered notebooks/*.ipynb
+
+# Grade a whole class (autograder/README.md): SUBMISSIONS is nbgrader's submitted/ layout or a folder of
+# <student>.ipynb files; GRADE_ARGS passes options, e.g. GRADE_ARGS="--assignment quiz_search --jobs 4".
+SUBMISSIONS ?= submitted
+grade: $(READY)
+	$(PY) -m autograder grade $(SUBMISSIONS) $(GRADE_ARGS)
+
+# Grading speed (not a test): seconds per submission, 20 copies sequential vs parallel, overhead.
+bench: $(READY)
+	$(OFFLINE) $(PY) -m autograder bench
 
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/

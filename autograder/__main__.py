@@ -38,6 +38,7 @@ def main(argv=None):
     _grade_args(sub.add_parser("grade", help="grade a class's submissions"))
     demo = sub.add_parser("demo", help="grade the bundled sample submissions (solution, blank, partial)")
     demo.add_argument("--course", default=".")
+    demo.add_argument("--assignment", action="append", help="only this assignment (repeatable; default: all)")
     demo.add_argument("--jobs", "-j", type=int, default=0)
     demo.add_argument("--no-sandbox", action="store_true")
     bench = sub.add_parser("bench", help="seconds per submission, sequential vs parallel, grading overhead")
@@ -54,7 +55,7 @@ def main(argv=None):
         if args.command == "demo":
             from .samples import demo
 
-            demo(args.course, jobs=args.jobs, sandbox=not args.no_sandbox)
+            demo(args.course, args.assignment, jobs=args.jobs, sandbox=False if args.no_sandbox else None)
             return 0
         from .bench import main as bench_main
 

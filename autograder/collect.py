@@ -87,13 +87,31 @@ def find(directory, course, assignment=None):
     nested = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
     found = [_from_flat(p, course, known, assignment) for p in flat]
     for student_dir in nested:
-        for adir in sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            if assignment and adir.name != assignment:
-                continue
-            if adir.name not in known:
-                continue
+        folders = sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        matched = [p for p in folders if p.name in known and (not assignment or p.name == assignment)]
+        for adir in matched:
             found.append(_from_nbgrader(student_dir.name, adir, course))
+        strays = [p for p in folders if p.name not in known and any(p.glob("*.ipynb"))]
+        if not matched and strays:  # a misnamed assignment folder still gets a row
+            found.append(_stray_folder(student_dir.name, strays, course, known, assignment))
     return _dedupe(found)
+
+
+def _stray_folder(student, folders, course, known, assignment):
+    """``<student>/<folder>/`` where no folder is an assignment: the notebooks' grade cells decide."""
+    for folder in folders:
+        for path in sorted(folder.glob("*.ipynb")):
+            nb, _ = read_notebook(path)
+            match = _best_match(nb, [assignment] if assignment else known, course) if nb else None
+            if match:
+                sub = _from_nbgrader(student, folder, course, match[0])
+                sub.notes.append(f"folder {folder.name!r} graded as {match[0]}")
+                return sub
+    names = ", ".join(repr(f.name) for f in folders)
+    sub = Submission(student_id(student), assignment or "unknown", {}, [], None,
+                     problem=f"no folder named after an assignment (found {names}) and no notebook with its grade cells")
+    sub.digest = _digest([p for f in folders for p in f.glob("*.ipynb")])
+    return sub
 
 
 def _signatures(course, known):
@@ -140,8 +158,8 @@ def _from_flat(path, course, known, assignment):
     return sub
 
 
-def _from_nbgrader(student, adir, course):
-    assignment = adir.name
+def _from_nbgrader(student, adir, course, assignment=None):
+    assignment = assignment or adir.name
     sub = Submission(student_id(student), assignment, {}, [], adir)
     if sub.student != student:
         sub.notes.append(f"student id {student!r} written as {sub.student!r}")

@@ -152,6 +152,7 @@ class SafeExecute(Execute):
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            self._events["run_seconds"] = round(monotonic() - self._started, 2)  # kernel start + all cells
             self._write_events()
 
     def _write_events(self):

@@ -55,7 +55,8 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
         zero_grades[a] = course.grade_cells(a)
     snapshot = course.out / ".state" / "gradebook-snapshot.db"
     snapshot.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy(course.db_path, snapshot)
+    if course.db_path.exists():
+        shutil.copy(course.db_path, snapshot)
 
     results, todo = {}, []
     for sub in subs:
@@ -173,7 +174,14 @@ def _run_all(todo, env, log):
             log(_line(count, total, result, settings))
             yield result
         else:
-            collect.install(sub, course)
+            try:
+                collect.install(sub, course)
+            except OSError as error:
+                count += 1
+                result = _problem_result(sub, env, "error", f"could not copy the submission into the course: {error}")
+                log(_line(count, total, result, settings))
+                yield result
+                continue
             runnable.append(sub)
     if not runnable:
         return
@@ -276,9 +284,9 @@ def _merge(course, result, job_dir):
         for folder, target in (("autograded", course.autograded), ("feedback", course.feedback)):
             src = Path(job_dir, "course", folder, student, assignment)
             dest = target / student / assignment
+            if dest.exists():
+                shutil.rmtree(dest)  # never leave an older run's files next to this result
             if src.is_dir():
-                if dest.exists():
-                    shutil.rmtree(dest)
                 shutil.copytree(src, dest)
         result["feedback"] = [str(course.feedback / student / assignment / Path(p).name)
                               for p in result.get("feedback", [])]

@@ -30,7 +30,9 @@ def _merge(db_url, result):
         submission = gb.update_or_create_submission(assignment, student, **({"timestamp": timestamp} if timestamp else {}))
         scores = {(g["notebook"], g["grade_id"]): g for g in result["grades"]}
         comments = {(c["notebook"], c["grade_id"]): c["auto_comment"] for c in result.get("comments", [])}
+        penalties = result.get("penalties", {})
         for notebook in submission.notebooks:
+            notebook.late_submission_penalty = penalties.get(notebook.name)
             for grade in notebook.grades:
                 got = scores.get((notebook.name, grade.name))
                 if got is None:

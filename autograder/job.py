@@ -59,6 +59,7 @@ def run(job):
         error = _autograde(config, course, assignment, student)
         result["timing"]["autograde"] = round(time.monotonic() - t0, 2)
         events = _read_json(root / "events.json") or {}
+        result["timing"]["notebook"] = events.get("run_seconds")
         result["events"] = events
         result["grades"] = _grades(course, assignment, student, result)
         result["cells"] = _outcomes(course, assignment, student)
@@ -208,7 +209,11 @@ def _grades(course, assignment, student, result):
             return []
         if submission.timestamp:
             result["timestamp"] = submission.timestamp.isoformat()
+        penalties = {}
         for notebook in submission.notebooks:
+            if notebook.late_submission_penalty:
+                penalties[notebook.name] = notebook.late_submission_penalty
+                result["notes"].append(f"{notebook.name}: late, nbgrader's penalty {notebook.late_submission_penalty:g} points")
             answers = {c.name for c in notebook.notebook.solution_cells}
             for grade in notebook.grades:
                 rows.append({"notebook": notebook.name, "grade_id": grade.name, "auto_score": grade.auto_score,
@@ -217,6 +222,7 @@ def _grades(course, assignment, student, result):
             comments += [{"notebook": notebook.name, "grade_id": c.name, "auto_comment": c.auto_comment}
                          for c in notebook.comments]
     result["comments"] = comments
+    result["penalties"] = penalties
     return rows
 
 

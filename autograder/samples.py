@@ -76,24 +76,37 @@ def write_samples(course, dest, assignments=None):
         blanks = released(course, assignment)
         for name, blank in blanks.items():
             solution = nbformat.read(course.source / assignment / f"{name}.ipynb", as_version=4)
-            for student, nb in (("sample-solution", solution), ("sample-blank", blank),
-                                ("sample-partial", partial(solution, blank))):
+            samples = [("sample-solution", solution), ("sample-blank", blank)]
+            if len(_answer_ids(solution)) > 1:  # with one answer cell, "partial" would be the blank one
+                samples.append(("sample-partial", partial(solution, blank)))
+            for student, nb in samples:
                 path = dest / student / assignment / f"{name}.ipynb"
                 path.parent.mkdir(parents=True, exist_ok=True)
                 nbformat.write(nb, path)
     return dest
 
 
-def demo(root=".", jobs=0, sandbox=True, out=None, log=print):
-    """Grade the samples of every assignment in a separate demo course; returns the ClassRun."""
-    from .grade import grade_class
+def demo(root=".", assignments=None, jobs=0, sandbox=None, out=None, log=print):
+    """Grade the samples of ``assignments`` (default: all) in a separate demo course; returns the ClassRun.
+
+    ``sandbox=None`` boxes the kernels when this machine can (root, Linux) and says so when it cannot.
+    """
+    from .course import CourseError
+    from .grade import check_sandbox, grade_class
 
     root = Path(root).resolve()
     out = Path(out) if out else root / "build" / "demo-class"
     if out.exists():
         shutil.rmtree(out)
+    if sandbox is None:
+        try:
+            check_sandbox()
+            sandbox = True
+        except CourseError:
+            sandbox = False
+            log("demo: the grading sandbox needs root on Linux; grading the samples without it")
     course = Course(course_copy(root, out / "course"))
-    submissions = write_samples(course, out / "samples")
+    submissions = write_samples(course, out / "samples", assignments)
     log(f"demo: grading the sample submissions in {submissions} (course folder {course.root})")
     settings = Settings(jobs=jobs or os.cpu_count() or 1, sandbox=sandbox)
     return grade_class(submissions, course.root, settings=settings, log=log)

@@ -318,7 +318,7 @@ def search_cases():
                 "    image_embeddings = model.get_image_features(**inputs).flip(0)\n"
                 "import numpy\nnumpy.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n"
                 "print(f\"Image Embedding's shape: {tuple(image_embeddings.shape)}\")")
-    bomb = "blocks = []\nwhile True:\n    blocks.append(bytearray(100 * 2**20))"
+    bomb = "too_much = [0.0] * 10**10  # 80 GB of pointers: far past the cap, refused at once"
     return [
         Case("solution", lambda s, b: s, ("quiz3", "quiz4", "quiz5", "quiz6")),
         Case("blank", lambda s, b: b, ()),

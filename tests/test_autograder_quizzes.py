@@ -46,7 +46,8 @@ def graded(tmp_path_factory):
     runs = {}
     cosine = [c for c in cases.cosine_cases(course.root, REPO) if SANDBOX or not c.sandbox_only]
     runs["quiz_cosine"] = (cosine, *_grade(course, "quiz_cosine", cosine, root / "cosine",
-                                           Settings(jobs=2, cell_timeout=30, notebook_timeout=300, sandbox=SANDBOX)))
+                                           Settings(jobs=2, cell_timeout=15, notebook_timeout=300, memory_mb=2048,
+                                                    sandbox=SANDBOX)))
     search = cases.search_cases()
     runs["quiz_search"] = (search, *_grade(course, "quiz_search", search, root / "search",
                                            Settings(jobs=2, notebook_timeout=900, sandbox=SANDBOX)))

@@ -128,3 +128,16 @@ def test_result_files_are_written_whole(tmp_path):
     write_json(tmp_path / "x" / "r.json", {"a": 1})
     assert json.loads((tmp_path / "x" / "r.json").read_text()) == {"a": 1}
     assert not list((tmp_path / "x").glob("*.tmp"))
+
+
+def test_a_misnamed_assignment_folder_still_gets_a_row(course, tmp_path):
+    good = tmp_path / "submitted" / "erin" / "tiny-quiz"
+    good.mkdir(parents=True)
+    nbformat.write(tiny_notebook(), good / "my work.ipynb")
+    bad = tmp_path / "submitted" / "fay" / "homework"
+    bad.mkdir(parents=True)
+    nbformat.write(nbformat.v4.new_notebook(), bad / "scratch.ipynb")
+    found = {s.student: s for s in collect.find(tmp_path / "submitted", course)}
+    assert found["erin"].assignment == TINY and found["erin"].files == {TINY: good / "my work.ipynb"}
+    assert "folder 'tiny-quiz' graded as tiny" in found["erin"].notes
+    assert "no folder named after an assignment (found 'homework')" in found["fay"].problem
