@@ -83,11 +83,13 @@ def find(directory, course, assignment=None):
     known = course.assignments()
     if assignment and assignment not in known:
         raise ValueError(f"assignment {assignment!r} is not in {course.source} (found: {', '.join(known) or 'none'})")
-    flat = sorted(p for p in directory.iterdir() if p.is_file() and p.suffix == ".ipynb")
-    nested = sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith("."))
+    entries = sorted(directory.iterdir())
+    flat = [p for p in entries if p.suffix == ".ipynb" and (p.is_file() or p.is_symlink())]
+    nested = [p for p in entries if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
     found = [_from_flat(p, course, known, assignment) for p in flat]
     for student_dir in nested:
-        folders = sorted(p for p in student_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+        folders = sorted(p for p in student_dir.iterdir()
+                         if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
         matched = [p for p in folders if p.name in known and (not assignment or p.name == assignment)]
         for adir in matched:
             found.append(_from_nbgrader(student_dir.name, adir, course))
@@ -100,7 +102,7 @@ def find(directory, course, assignment=None):
 def _stray_folder(student, folders, course, known, assignment):
     """``<student>/<folder>/`` where no folder is an assignment: the notebooks' grade cells decide."""
     for folder in folders:
-        for path in sorted(folder.glob("*.ipynb")):
+        for path in sorted(p for p in folder.glob("*.ipynb") if not p.is_symlink()):
             nb, _ = read_notebook(path)
             match = _best_match(nb, [assignment] if assignment else known, course) if nb else None
             if match:
@@ -135,8 +137,10 @@ def _best_match(nb, candidates, course):
 def _from_flat(path, course, known, assignment):
     student = student_id(path.stem)
     nb, problem = read_notebook(path)
+    if path.is_symlink():  # it could point at another student's file or at the grader's secrets
+        nb, problem = None, f"{path.name} is a symbolic link, not a file: not graded"
     sub = Submission(student, assignment or (known[0] if len(known) == 1 else ""), {}, [], None)
-    sub.digest = _digest([path])
+    sub.digest = _digest([path]) if not path.is_symlink() else hashlib.sha256(str(path).encode()).hexdigest()[:16]
     if problem:
         sub.problem = problem
         sub.assignment = sub.assignment or "unknown"
@@ -164,9 +168,12 @@ def _from_nbgrader(student, adir, course, assignment=None):
     if sub.student != student:
         sub.notes.append(f"student id {student!r} written as {sub.student!r}")
     expected = course.notebooks(assignment)
-    notebooks = sorted(adir.glob("*.ipynb"))
-    sub.extra = sorted(p.relative_to(adir) for p in adir.rglob("*")
-                       if p.is_file() and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts)
+    links = sorted(p for p in adir.rglob("*") if p.is_symlink())
+    if links:
+        sub.notes.append("ignored symbolic links: " + ", ".join(str(p.relative_to(adir)) for p in links[:5]))
+    notebooks = sorted(p for p in adir.glob("*.ipynb") if p.is_file() and not _under_link(p, adir))
+    sub.extra = sorted(p.relative_to(adir) for p in adir.rglob("*") if p.is_file() and not _under_link(p, adir)
+                       and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts)
     sub.digest = _digest(notebooks + [adir / e for e in sub.extra])
     unread = []
     for path in notebooks:
@@ -197,6 +204,15 @@ def _from_nbgrader(student, adir, course, assignment=None):
     if not sub.files and not sub.problem:
         sub.problem = f"no notebook of {assignment} found (expected {', '.join(n + '.ipynb' for n in expected)})"
     return sub
+
+
+def _under_link(path, top):
+    """True if ``path`` or a folder between ``top`` and it is a symbolic link (never followed)."""
+    while path != top:
+        if path.is_symlink():
+            return True
+        path = path.parent
+    return False
 
 
 def _dedupe(found):

@@ -68,6 +68,13 @@ class SandboxKernelManager(AsyncKernelManager):
             json.dump(spec, f, indent=1)
         return [sys.executable, SANDBOX, path, "--"] + cmd
 
+    def lock_ipc(self):
+        """Once the kernel is up it needs no new files here: take the folder back, so that this host
+        folder cannot be filled (everything else it can write is a size-limited tmpfs)."""
+        for path in (self.ipc_dir, self.connection_file):
+            os.chown(path, os.getuid(), os.getgid())
+        os.chmod(self.ipc_dir, 0o755)
+
     def kernel_end(self):
         """How the kernel process ended, in words (from the launcher's status file)."""
         try:
@@ -128,6 +135,14 @@ class SafeExecute(Execute):
         self.km = SandboxKernelManager(kernel_name=kernel_name, config=self.config, sandbox_spec=spec,
                                        job_dir=self.job_dir, guard=self.guard)
         return self.km
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        if self.sandbox:
+            self.km.lock_ipc()
+        return kc
+
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)  # the sync name nbconvert calls
 
     def _get_timeout(self, cell):
         timeout = super()._get_timeout(cell)

@@ -173,6 +173,19 @@ print("uid", os.getuid())
 """
 
 
+DISK_PROBE = """
+import os
+from ipykernel import get_connection_file
+folder = os.path.dirname(get_connection_file())
+try:
+    with open(os.path.join(folder, "filler"), "wb") as f:
+        f.write(b"x" * 2**20)
+    print("HOST FOLDER WRITABLE")
+except OSError as error:
+    print("connection folder locked:", type(error).__name__)
+"""
+
+
 def tiny_cases(course_root):
     """Every case of issue 6 on the tiny assignment (q1: 2 points, q2: 1, q3: 3)."""
     loop_first = "while True:\n    pass\n\ndef add(a, b):\n    return a + b"
@@ -232,6 +245,8 @@ def tiny_cases(course_root):
         Case("read-secrets", lambda s, b: insert(s, secrets_probe(course_root)), ("q1", "q2", "q3"),
              sandbox_only=True, output_has=("blocked", "notebooks here: none"), output_lacks=("READ ", "uid 0")),
         Case("leak-history", lambda s, b: insert(s, "print('\\n'.join(In))", after="q3_test"), ("q1", "q2", "q3")),
+        Case("fill-disk", lambda s, b: insert(s, DISK_PROBE), ("q1", "q2", "q3"), sandbox_only=True,
+             output_has=("connection folder locked",), output_lacks=("HOST FOLDER WRITABLE",)),
     ]
 
 

@@ -3,9 +3,7 @@ interruption, both folder layouts, and the guard on its own (without the quizzes
 
 The hostile cases on the real quizzes are in test_autograder_quizzes.py.
 """
-import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,10 +21,6 @@ from nbgrader.api import Gradebook
 import autograder_cases as cases
 
 REPO = Path(__file__).resolve().parents[1]
-# The guard on its own (the real quizzes also check for monkeypatching), and a few kinds of ending.
-MACHINERY = ("solution", "blank", "partial", "invalid-json", "os-exit", "patch-allclose", "patch-print",
-             "patch-transformer", "rebind-np", "custom-exception", "nbgrader-env")
-SETTINGS = dict(cell_timeout=8, notebook_timeout=120, memory_mb=1500, preload=("numpy",))
 try:
     from autograder.grade import check_sandbox
 
@@ -34,8 +28,10 @@ try:
     SANDBOX = True
 except Exception:
     SANDBOX = False
-
-
+# The guard on its own (the real quizzes also check for monkeypatching), and a few kinds of ending.
+MACHINERY = ("solution", "blank", "partial", "invalid-json", "os-exit", "patch-allclose", "patch-print",
+             "patch-transformer", "rebind-np", "custom-exception", "nbgrader-env") + (("fill-disk",) if SANDBOX else ())
+SETTINGS = dict(cell_timeout=8, notebook_timeout=120, memory_mb=1500, preload=("numpy",))
 _BLANK = {}
 
 
@@ -65,6 +61,11 @@ def _by_student(run):
     return {r["student"]: r for r in run.results}
 
 
+def _outputs(course, student):
+    nb = nbformat.read(course.autograded / student / cases.TINY / f"{cases.TINY}.ipynb", as_version=4)
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
 def test_every_case_gets_its_exact_score_and_a_reason(parallel):
     course, solution, chosen, run, _, _ = parallel
     results = _by_student(run)
@@ -77,6 +78,9 @@ def test_every_case_gets_its_exact_score_and_a_reason(parallel):
         said = " ".join([result["reason"]] + result["notes"] + result["flags"]).lower()
         for text in case.says:
             assert text in said, (case.student, said)
+        if case.output_has or case.output_lacks:
+            text = _outputs(course, case.student)
+            assert all(t in text for t in case.output_has) and not any(t in text for t in case.output_lacks), text
 
 
 def test_gradebook_holds_one_row_per_student_with_the_csv_scores(parallel):

@@ -106,3 +106,16 @@ def test_from_inside_a_graded_kernel_the_network_and_the_course_are_out_of_reach
                        for o in c.outputs)
         assert all(t in text for t in case.output_has), (case.student, text[:2000])
         assert not any(t in text for t in case.output_lacks), (case.student, text[:2000])
+
+
+def test_the_committed_release_has_no_hidden_test_line():
+    checked = 0
+    for source in sorted((REPO / "source").glob("*/*.ipynb")):
+        release = REPO / "release" / source.parent.name / source.name
+        if not release.exists():
+            continue
+        secrets = feedback.secret_lines(c.source for c in nbformat.read(source, as_version=4).cells)
+        text = "\n".join(c.source for c in nbformat.read(release, as_version=4).cells)
+        assert feedback.find_leaks(text, secrets) == [], release
+        checked += 1
+    assert checked >= 2

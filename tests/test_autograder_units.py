@@ -141,3 +141,20 @@ def test_a_misnamed_assignment_folder_still_gets_a_row(course, tmp_path):
     assert found["erin"].assignment == TINY and found["erin"].files == {TINY: good / "my work.ipynb"}
     assert "folder 'tiny-quiz' graded as tiny" in found["erin"].notes
     assert "no folder named after an assignment (found 'homework')" in found["fay"].problem
+
+
+def test_symbolic_links_in_a_submission_are_never_followed(course, tmp_path):
+    secret = tmp_path / "grader-secret.txt"
+    secret.write_text("not for students")
+    folder = tmp_path / "submitted" / "gil" / TINY
+    folder.mkdir(parents=True)
+    nbformat.write(tiny_notebook(), folder / f"{TINY}.ipynb")
+    (folder / "data.txt").symlink_to(secret)
+    (folder / "more").symlink_to(tmp_path)
+    flat = tmp_path / "lms"
+    flat.mkdir()
+    (flat / "hana.ipynb").symlink_to(folder / f"{TINY}.ipynb")
+    (sub,) = collect.find(tmp_path / "submitted", course)
+    assert sub.extra == [] and "ignored symbolic links: data.txt, more" in sub.notes
+    (linked,) = collect.find(flat, course)
+    assert linked.problem == "hana.ipynb is a symbolic link, not a file: not graded"
