@@ -112,11 +112,15 @@ def _readable_model(course, model_dir, log):
     if not model_dir or not unreadable_files([model_dir]):
         return model_dir
     copy = course.out / ".model" / Path(model_dir).name
-    if copy.exists():
-        shutil.rmtree(copy)
-    shutil.copytree(model_dir, copy)
-    for path in copy.rglob("*"):
-        path.chmod(0o755 if path.is_dir() else 0o644)
+    stamp = copy.parent / f"{copy.name}.from"
+    wanted = f"{model_dir} {_model_key(model_dir)}"
+    if not (copy.exists() and stamp.exists() and stamp.read_text() == wanted):
+        if copy.exists():
+            shutil.rmtree(copy)
+        shutil.copytree(model_dir, copy)
+        for path in copy.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        stamp.write_text(wanted)
     log(f"note: {model_dir} has files only root can read; graded kernels use a readable copy in {copy}")
     return str(copy)
 

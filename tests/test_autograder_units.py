@@ -158,3 +158,17 @@ def test_symbolic_links_in_a_submission_are_never_followed(course, tmp_path):
     assert sub.extra == [] and "ignored symbolic links: data.txt, more" in sub.notes
     (linked,) = collect.find(flat, course)
     assert linked.problem == "hana.ipynb is a symbolic link, not a file: not graded"
+
+
+def test_demo_samples_are_generated_from_the_source(course, tmp_path):
+    from autograder.samples import write_samples
+
+    out = write_samples(course, tmp_path / "samples")
+    read = {p.parts[-3]: nbformat.read(p, as_version=4) for p in out.glob(f"*/{TINY}/{TINY}.ipynb")}
+    assert sorted(read) == ["sample-blank", "sample-partial", "sample-solution"]
+    answers = {name: [c.source for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+               for name, nb in read.items()}
+    assert all("NotImplementedError" in a for a in answers["sample-blank"])
+    assert "return a + b" in answers["sample-partial"][0]
+    assert all("NotImplementedError" in a for a in answers["sample-partial"][1:])
+    assert not any("NotImplementedError" in a for a in answers["sample-solution"])
