@@ -260,6 +260,9 @@ def _run_job(sub, slot, env, running, stop):
             killed = True
         finally:
             running.pop(slot, None)
+    if stop.is_set():  # Ctrl-C: this one was killed half-way; the next run grades it
+        shutil.rmtree(job_dir, ignore_errors=True)
+        return _problem_result(sub, env, "error", "interrupted"), None
     try:
         result = json.loads(Path(job_dir, "result.json").read_text())
     except (OSError, ValueError):

@@ -166,6 +166,8 @@ def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
     assert len(list(results.glob("*.json"))) == len(chosen)
     with Gradebook(course.db_url) as gb:
         assert sorted(s.student.id for s in gb.assignment_submissions(cases.TINY)) == sorted(c.student for c in chosen)
+    leftovers = [d for d in Path("/tmp").glob("ag-*/job.json") if str(course.root) in d.read_text()]
+    assert leftovers == []  # the job killed by Ctrl-C left no folder behind
 
 
 @pytest.mark.skipif(not SANDBOX, reason="the unboxed mode is what runs here anyway")
