@@ -6,7 +6,7 @@ READY  := $(VENV)/.ready
 # Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test venv lab clean-venv render grade bench
+.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes
 
 venv: $(READY)
 
@@ -18,8 +18,11 @@ $(READY): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# Top-K search on the gallery, then the student release and a graded class of sample submissions.
 demo: $(READY)
 	$(OFFLINE) $(PY) -m clipcourse.demo
+	$(MAKE) --no-print-directory release
+	$(OFFLINE) $(PY) -m autograder demo
 
 test: $(READY)
 	$(OFFLINE) $(PY) -m pytest
@@ -38,6 +41,17 @@ grade: $(READY)
 # Grading speed (not a test): seconds per submission, 20 copies sequential vs parallel, overhead.
 bench: $(READY)
 	$(OFFLINE) $(PY) -m autograder bench
+
+# The student version: release/<quiz>/ from source/<quiz>/ (committed; a test fails when they drift).
+# nbgrader runs alembic for its gradebook, hence .venv/bin on PATH.
+ASSIGNMENTS := quiz_cosine quiz_topk quiz_search quiz_guess
+release: $(READY)
+	for a in $(ASSIGNMENTS); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(OFFLINE) $(PY) -m nbgrader generate_assignment $$a --force --log-level=ERROR || exit 1; done
+
+# Before class: do the reference answers of quizzes 2 and 7 reach their targets with this model?
+# (CLIP_MODEL=... make check-quizzes checks another model, e.g. the real openai/clip-vit-base-patch32.)
+check-quizzes: $(READY)
+	$(PY) -m clipcourse.check_quizzes
 
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/
