@@ -154,7 +154,7 @@ def quiz2_targets() -> list[int]:
 
 
 def quiz7_targets() -> list[int]:
-    """Quiz 7's pictures, as indices into gallery_paths() (empty until they are chosen)."""
+    """Quiz 7's five pictures, as indices into gallery_paths()."""
     return [i for i, e in enumerate(_gallery()) if e.quiz == "quiz7"]
 
 

@@ -1,4 +1,4 @@
-"""Reference answers for the quizzes: the one place for the quiz texts and what the hidden tests compare with.
+"""Reference answers for the quizzes' hidden tests: the texts the quizzes give, and what the tests compare with.
 
 Nothing here is a number copied from a model's output. The hidden tests compute the references at
 grading time with the same model as the student's run (``choose_model()``), and keep them in a cache
@@ -29,35 +29,23 @@ import numpy as np
 
 from . import data
 
-# ---- the quiz texts: change them here, nowhere else ---------------------------------------------
+# ---- what the quizzes give: change it here, nowhere else ---------------------------------------
 #: Quiz 1's vectors (given in the statement; the answer is computed from them, not stored).
 QUIZ1_VEC1 = [[1, 2, 3, 4], [5, 6, 7, 8]]
 QUIZ1_VEC2 = [[0.1, 0.01, 2, 5], [1, 5, 10, 5]]
 
-#: Quiz 2's reference query (the solution): its Top-3 of the nine dogs must be data.quiz2_targets().
-QUIZ2_QUERY = "the head of a dog"
-
 #: The query quiz_search gives the student for quizzes 5 and 6 (the notebook shows it literally).
 QUIZ5_TEXT = "a cup of coffee"
 
-#: Quiz 7's reference texts, keyed by the gallery file each must find as its Top-1. The pictures are
-#: the manifest's rows with quiz == "quiz7"; while the manifest marks none, these keys are the
-#: pictures. PLACEHOLDER (five distinct categories, texts = their captions) until the lead picks
-#: pictures and texts that the trained course model solves.
-QUIZ7_TEXTS = {
-    "gallery/dinosaur_01.png": "a green long-necked dinosaur",
-    "gallery/fish_00.png": "a striped angelfish",
-    "gallery/fruit_00.png": "a red apple with a leaf",
-    "gallery/musical_instrument_00.png": "a cello",
-    "gallery/telephone_00.png": "a red rotary telephone",
-}
+# Quiz 2's query and quiz 7's texts are answers, so they live only in the solution cells of source/
+# (instructor side, never in this installed package); clipcourse/check_quizzes.py reads them there.
 
 FORMAT = 1          # bump when the cache file layout changes
 BATCH = 50          # images per forward pass while building (memory stays flat)
 
 
 class ReferenceError(RuntimeError):
-    """The references cannot be computed (missing data, quiz 7 texts that do not match the manifest …)."""
+    """The references cannot be computed (missing data, quiz 7 pictures not marked in the manifest …)."""
 
 
 # ---- the quizzes' targets -------------------------------------------------------------------------
@@ -68,23 +56,13 @@ def quiz2_target_names() -> list[str]:
 
 
 def quiz7_files() -> list[str]:
-    """Quiz 7's pictures as manifest names ("gallery/x.png"), in the order the notebook shows them."""
+    """Quiz 7's pictures as manifest names ("gallery/x.png"): the manifest's quiz7 rows, in gallery order."""
     gallery = data.gallery_paths()
-    marked = [f"gallery/{gallery[i].name}" for i in data.quiz7_targets()]
-    files = marked or sorted(QUIZ7_TEXTS)
-    missing = [f for f in files if f not in QUIZ7_TEXTS]
-    unknown = [f for f in files if not (data.data_dir() / f).is_file()]
-    if missing or unknown or len(files) != 5:
-        raise ReferenceError(
-            f"quiz 7 needs five gallery pictures, each with a reference text in clipcourse/reference.py "
-            f"QUIZ7_TEXTS; pictures {files}, without text {missing}, not in data/ {unknown}. "
-            "Mark the five pictures with quiz=quiz7 in data/manifest.csv and key QUIZ7_TEXTS by the same files.")
+    files = [f"gallery/{gallery[i].name}" for i in data.quiz7_targets()]
+    if len(files) != 5:
+        raise ReferenceError(f"quiz 7 needs five gallery pictures marked quiz7 in data/manifest.csv, found {files}; "
+                             "mark them in data/build_course_images.py (QUIZ7) and rebuild the manifest.")
     return files
-
-
-def quiz7_texts() -> list[str]:
-    """The reference texts in the order of quiz7_files()."""
-    return [QUIZ7_TEXTS[f] for f in quiz7_files()]
 
 
 def quiz1_answers():

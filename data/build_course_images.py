@@ -321,9 +321,15 @@ GALLERY: dict[str, list[Pick]] = {
     ],
 }
 
-# Quiz 7 ("guess the query") targets: gallery file -> "quiz7". The lead picks the five
-# pictures after the course's own CLIP is trained; until then no gallery row is marked.
-QUIZ7: dict[str, str] = {}
+# Quiz 7 ("guess the query") targets: gallery file -> "quiz7". Five pictures of different categories
+# that the course's own CLIP finds with a plain description (`make check-quizzes` confirms it).
+QUIZ7: dict[str, str] = {
+    "gallery/flag_08.png": "quiz7",
+    "gallery/flower_08.png": "quiz7",
+    "gallery/fruit_08.png": "quiz7",
+    "gallery/insect_00.png": "quiz7",
+    "gallery/tool_07.png": "quiz7",
+}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 import quizcourse as qc
-from clipcourse import grading, reference
+from clipcourse import check_quizzes, grading, reference
 from clipcourse.models import choose_model
 
 
@@ -49,7 +49,7 @@ def test_setup_cell_comes_first_and_is_locked(folder, assignment):
 def test_release_holds_no_solution_and_no_hidden_test(assignment):
     source = qc.read(qc.notebook_path(qc.ROOT / "source", assignment))
     released = qc.notebook_path(qc.ROOT / "release", assignment).read_text(encoding="utf-8")
-    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "grading.check_", "QUIZ2_QUERY", "quiz7_texts"):
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "grading.check_"):
         assert marker not in released, f"release/{assignment} contains {marker!r}"
     secret = [line.strip() for region in qc.solution_regions(assignment).values() for line in region.splitlines()]
     for cell in source.cells:
@@ -70,8 +70,14 @@ def test_quiz_search_gives_the_reference_query():
 
 def test_quiz7_has_five_pictures_with_texts():
     files = reference.quiz7_files()
-    assert len(set(files)) == 5 and all(reference.QUIZ7_TEXTS[f].strip() for f in files)
+    texts = check_quizzes.quiz7_texts()
+    assert len(set(files)) == 5 and len(texts) == 5 and all(isinstance(t, str) and t.strip() for t in texts)
+    assert len({Path(f).stem.rsplit('_', 1)[0] for f in files}) == 5, "quiz 7's pictures should be of five categories"
     assert all((reference.data.data_dir() / f).is_file() for f in files)
+
+
+def test_quiz2_reference_query_is_one_text():
+    assert isinstance(check_quizzes.quiz2_query(), str) and check_quizzes.quiz2_query().strip()
 
 
 def test_quiz1_reference_is_the_cosine_of_the_statements_vectors():

@@ -13,7 +13,7 @@ import os
 import pytest
 
 import quizcourse as qc
-from clipcourse import reference
+from clipcourse import check_quizzes, reference
 from clipcourse.models import choose_model
 
 FULL = {q: p for q, p in qc.QUIZ_POINTS.items()}
@@ -68,7 +68,7 @@ QUIZ6_OTHER_QUERY = SMALL_EXAMPLE + """
 
 
 def quiz7_three_of_five():
-    return {"quiz7_answer": "texts = " + repr(reference.quiz7_texts()[:3] + ["zzqx", "qqzx vvk"])}
+    return {"quiz7_answer": "texts = " + repr(check_quizzes.quiz7_texts()[:3] + ["zzqx", "qqzx vvk"])}
 
 
 #: (assignment, student) -> (answers: a function giving {answer cell: code}, expected points per quiz,
