@@ -6,7 +6,7 @@ READY  := $(VENV)/.ready
 # Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes
+.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes train evaluate
 
 venv: $(READY)
 
@@ -52,6 +52,16 @@ release: $(READY)
 # (CLIP_MODEL=... make check-quizzes checks another model, e.g. the real openai/clip-vit-base-patch32.)
 check-quizzes: $(READY)
 	$(PY) -m clipcourse.check_quizzes
+
+# The course's own CLIP (model/course-clip/README.md): about 40 minutes on 2 CPU cores, then its figures.
+# Needs the Debian packages openclipart-png openclipart-svg tuxpaint-stamps-default wamerican.
+train: $(READY)
+	$(PY) -m pip install --quiet --no-deps -r model/requirements-train.txt
+	$(OFFLINE) $(PY) model/train.py
+	$(MAKE) --no-print-directory evaluate
+
+evaluate: $(READY)
+	$(OFFLINE) $(PY) model/evaluate.py --write-card
 
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks/

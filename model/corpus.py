@@ -33,6 +33,7 @@ SVG_ROOT = Path("/usr/share/openclipart/svg")
 STAMP_ROOT = Path("/usr/share/tuxpaint/stamps")
 DATA = ROOT / "data"
 TEACHER_SIZE = 224
+MAX_PIXELS = 89_478_485   # Pillow's default decompression-bomb limit, fixed here
 MAX_SIDE = 256            # course images are normalised to longest side <= 256 px; so are ours
 PER_FOLDER_CAP = 150      # 1,378 generated stars and 600 toolbar icons would otherwise dominate
 NEAR_BITS = 5             # dHash Hamming distance that counts as a near-copy inside the corpus
@@ -67,11 +68,20 @@ def svg_meta(svg_path):
                 keywords=[html.unescape(k).strip() for k in re.findall(r"<rdf:li>(.*?)</rdf:li>", own, re.S) if k.strip()])
 
 
+class DecompressionBomb(Exception):
+    pass
+
+
 def load_rgb(path):
-    """RGB on white, longest side <= MAX_SIDE; raises on bombs and broken files."""
+    """RGB on white, longest side <= MAX_SIDE; raises on bombs and broken files.
+
+    The pixel limit is checked here, not left to Pillow's global MAX_IMAGE_PIXELS, which other code
+    in the same process may change: the corpus must not depend on what was imported before."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise DecompressionBomb(f"{im.width}x{im.height} pixels > {MAX_PIXELS}")
             im.load()
             if im.mode in ("RGBA", "LA", "P", "PA") or "transparency" in im.info:
                 rgba = im.convert("RGBA")
@@ -115,7 +125,7 @@ def _decode(args):
         rgb, exact = load_rgb(path)
         return dict(ok=True, exact=exact, dhash=dhash(rgb), student=clip_crop(rgb, size),
                     teacher=clip_crop(rgb, TEACHER_SIZE))
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+    except (DecompressionBomb, Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         return dict(ok=False, why=f"decompression bomb ({e.__class__.__name__})")
     except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
         return dict(ok=False, why=f"{e.__class__.__name__}: {e}")
@@ -356,6 +366,54 @@ def load_arrays(size):
     out = {k: arrays[k] for k in arrays.files}
     out["teacher_crops"] = np.load(tea_path, mmap_mode="r")
     return out
+
+
+
+def _views(args):
+    """Random crops/flips of one drawing, each as (student crop, teacher crop): the teacher sees the
+    same view as the student, so the distillation target matches the augmented picture."""
+    path, size, n_views, seed = args
+    rng = np.random.default_rng(seed)
+    try:
+        rgb, _ = load_rgb(path)
+    except Exception:  # noqa: BLE001 - was decodable when the corpus was built; never stop the batch
+        return None
+    out = []
+    w, h = rgb.size
+    for _ in range(n_views):
+        area = rng.uniform(0.45, 1.0) * w * h
+        ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
+        cw, ch = min(w, int(round((area * ratio) ** 0.5))), min(h, int(round((area / ratio) ** 0.5)))
+        x0, y0 = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+        v = rgb.crop((x0, y0, x0 + max(cw, 1), y0 + max(ch, 1)))
+        if rng.random() < 0.5:
+            v = v.transpose(Image.FLIP_LEFT_RIGHT)
+        out.append((clip_crop(v, size), clip_crop(v, TEACHER_SIZE)))
+    return out
+
+
+def build_views(meta, size, n_views, seed=0, workers=2, log=print):
+    """n_views augmented views of every training drawing: (student (M,S,S,3), teacher crops (M,224,224,3)
+    memory-mapped, owner index into meta records (M,), keys for the teacher cache)."""
+    from tqdm import tqdm
+    train = [i for i, r in enumerate(meta["records"]) if r["split"] == "train"]
+    key = hashlib.sha1(json.dumps([meta["fingerprint"], size, n_views, seed]).encode()).hexdigest()[:12]
+    s_path, t_path, o_path = (CACHE / f"views-{key}-{n}.npy" for n in ("student", "teacher", "owner"))
+    if not (s_path.exists() and t_path.exists() and o_path.exists()):
+        jobs = [(PNG_ROOT / meta["records"][i]["rel"], size, n_views, seed * 1_000_003 + i) for i in train]
+        with Pool(workers) as pool:
+            res = list(tqdm(pool.imap(_views, jobs, chunksize=8), total=len(jobs), desc="views", mininterval=5))
+        owner = [i for i, r in zip(train, res) if r for _ in r]
+        flat = [v for r in res if r for v in r]
+        np.save(s_path, np.stack([v[0] for v in flat]))
+        t = np.lib.format.open_memmap(t_path, mode="w+", dtype=np.uint8, shape=(len(flat), TEACHER_SIZE, TEACHER_SIZE, 3))
+        for k, v in enumerate(flat):
+            t[k] = v[1]
+        t.flush()
+        np.save(o_path, np.array(owner))
+    owner = np.load(o_path)
+    keys = [f"openclipart/{meta['records'][o]['rel']}#view{k % n_views}-{key}" for k, o in enumerate(owner)]
+    return np.load(s_path), np.load(t_path, mmap_mode="r"), owner, keys
 
 
 if __name__ == "__main__":

