@@ -477,6 +477,7 @@ def main(argv=None):
                 params=sum(p.numel() for p in model.parameters()))
     if not args.smoke or argv is not None and "--out" in argv:
         save_checkpoint(model, args.out, args.tokenizer)
+    if not args.smoke:   # a smoke run (the test suite's) never overwrites a real run's record
         (HERE / "runs").mkdir(exist_ok=True)
         (HERE / "runs" / f"train-seed{args.seed}.json").write_text(json.dumps(info, indent=1))
     log(f"done in {time.time() - t0:.0f}s; {info['params']:,} parameters")

@@ -1,5 +1,6 @@
 """The committed course CLIP (model/course-clip): loads as a plain CLIPModel, has the lecture's shapes,
-stays small, passes the lecture's two examples; and the training loop still runs (tiny synthetic run)."""
+stays small, behaves on the lecture's two examples as its model card reports, and the card's course
+figures come back from model/evaluate.py; and the training loop still runs (tiny synthetic run)."""
 import csv
 import json
 import sys
