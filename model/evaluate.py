@@ -152,10 +152,14 @@ def quizzes(model_dir):
 def evaluate(model_dir):
     model, processor = load(model_dir)
     torch.set_num_threads(2)
-    shown = Path(model_dir).resolve()
-    res = dict(model=str(shown.relative_to(ROOT)) if shown.is_relative_to(ROOT) else str(model_dir))
+    local = Path(model_dir).resolve()
+    res = dict(model=str(local.relative_to(ROOT)) if local.exists() and local.is_relative_to(ROOT) else str(model_dir))
     sets = json.loads(EVAL_SETS.read_text()) if EVAL_SETS.exists() else None
-    if sets:
+    from corpus import PNG_ROOT, STAMP_ROOT
+    if sets and not (PNG_ROOT.is_dir() and STAMP_ROOT.is_dir()):
+        print(f"held-out sets skipped: {PNG_ROOT} or {STAMP_ROOT} is missing "
+              "(apt-get install openclipart-png tuxpaint-stamps-default)", file=sys.stderr)
+    elif sets:
         res["heldout"] = heldout_retrieval(model, processor, sets)
         res["heldout_style"] = heldout_style(model, processor, sets)
     rows = manifest_rows()
@@ -218,6 +222,8 @@ def main(argv=None):
     print(md)
     a.json.write_text(json.dumps(res, indent=1))
     if a.write_card:
+        if "heldout" not in res or "gallery" not in res:
+            raise SystemExit("not writing the model card: some figures could not be computed (see above)")
         write_card(md)
     return res
 
