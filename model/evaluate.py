@@ -14,7 +14,6 @@ category, vs chance); the cat check; the sleeping-dog check; whether the referen
 solution cells in source/) reach their targets.
 """
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -24,7 +23,10 @@ import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(ROOT)]
+
+from clipcourse import check_quizzes, data, demo  # noqa: E402 (after the path set-up, like train.py's imports)
+from train import recall_at  # noqa: E402
 EVAL_SETS = HERE / "eval-sets.json"
 RESULTS = HERE / "eval-results.json"
 CARD = HERE / "course-clip" / "README.md"
@@ -39,13 +41,9 @@ def load(model_dir):
     return model, CLIPProcessor.from_pretrained(model_dir)
 
 
-@torch.no_grad()
-def embed_images(model, processor, images, batch=64):
-    out = []
-    for i in range(0, len(images), batch):
-        inputs = processor(images=images[i:i + batch], return_tensors="pt")
-        out.append(F.normalize(model.get_image_features(**inputs), dim=-1))
-    return torch.cat(out)
+def embed_images(model, processor, images):
+    """Unit-length image embeddings, in batches with a progress bar (the demo's own helper)."""
+    return F.normalize(demo.embed_images(model, processor, images), dim=-1)
 
 
 @torch.no_grad()
@@ -68,9 +66,7 @@ def heldout_retrieval(model, processor, sets):
     rows = sets["heldout"]
     imgs = embed_images(model, processor, [open_rgb(PNG_ROOT / r["rel"]) for r in rows])
     txts = embed_texts(model, processor, [r["caption"] for r in rows])
-    sims = txts @ imgs.t()
-    rank = (sims > sims.diag().unsqueeze(1)).sum(1)
-    res = {f"R@{k}": round(float((rank < k).float().mean()), 3) for k in (1, 5, 10)}
+    res = {k: round(v, 3) for k, v in recall_at(txts, imgs).items()}
     res["n"] = len(rows)
     res["chance R@5"] = round(5 / len(rows), 4)
     return res
@@ -94,56 +90,44 @@ def heldout_style(model, processor, sets):
 
 
 # --------------------------------------------------------------------------- course images
-def manifest_rows():
-    path = ROOT / "data" / "manifest.csv"
-    if not path.exists():
-        return None
-    with path.open(newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def gallery_zero_shot(model, processor, rows):
-    gal = [r for r in rows if r["file"].startswith("gallery/")]
-    cats = sorted({r["category"] for r in gal})
-    imgs = embed_images(model, processor, [open_rgb(ROOT / "data" / r["file"]) for r in gal])
-    txts = embed_texts(model, processor, [GALLERY_TEMPLATE.format(c.replace("_", " ")) for c in cats])
+# Read through clipcourse.data, as the lecture and the quizzes do: the manifest is verified and a
+# missing or damaged course image is named.
+def gallery_zero_shot(model, processor):
+    entries = sorted((e for e in data.manifest() if e.file.startswith("gallery/")), key=lambda e: e.file)
+    cats = data.categories()
+    imgs = embed_images(model, processor, data.load_images(data.gallery_paths()))
+    txts = embed_texts(model, processor, [GALLERY_TEMPLATE.format(c) for c in cats])
     pred = (imgs @ txts.t()).argmax(1)
-    truth = torch.tensor([cats.index(r["category"]) for r in gal])
+    truth = torch.tensor([cats.index(e.category) for e in entries])
     per = {}
     for k, c in enumerate(cats):
         m = truth == k
         per[c] = dict(n=int(m.sum()), acc=round(float((pred[m] == k).float().mean()), 3))
     acc = float((pred == truth).float().mean())
-    return dict(n=len(gal), categories=len(cats), accuracy=round(acc, 3), chance=round(1 / len(cats), 3),
+    return dict(n=len(entries), categories=len(cats), accuracy=round(acc, 3), chance=round(1 / len(cats), 3),
                 vs_chance=round(acc * len(cats), 1), per_category=per)
 
 
-def dogs(rows):
-    d = sorted((r for r in rows if r["file"].startswith("topk-image/")), key=lambda r: r["file"])
-    return d
-
-
 def cat_check(model, processor):
-    img = embed_images(model, processor, [open_rgb(ROOT / "data" / "cat.jpg")])
+    img = embed_images(model, processor, data.load_images([data.cat_path()]))
     sims = (img @ embed_texts(model, processor, CAT_TEXTS).t())[0]
     return dict(closest=CAT_TEXTS[int(sims.argmax())], passed=CAT_TEXTS[int(sims.argmax())] == "A cat",
                 scores={t: round(float(s), 3) for t, s in zip(CAT_TEXTS, sims)})
 
 
-def sleeping_dog(model, processor, dog_rows):
-    target = next((r["file"] for r in dog_rows if any(w in (r.get("note", "") + r.get("caption", "")).lower()
-                                                       for w in ("lying", "sleep", "asleep"))), "topk-image/dog_1.png")
-    imgs = embed_images(model, processor, [open_rgb(ROOT / "data" / r["file"]) for r in dog_rows])
+def sleeping_dog(model, processor):
+    """The manifest's note names the one lying-down dog; "A dog is sleeping" should rank it first."""
+    paths = data.dog_paths()
+    notes = {e.file: e.note.lower() for e in data.manifest()}
+    target = next(p.stem for p in paths if "lying" in notes[f"topk-image/{p.name}"])
+    imgs = embed_images(model, processor, data.load_images(paths))
     sims = (embed_texts(model, processor, [SLEEP_TEXT]) @ imgs.t())[0]
-    order = sims.argsort(descending=True).tolist()
-    ranking = [Path(dog_rows[i]["file"]).stem for i in order]
-    return dict(target=Path(target).stem, ranking=ranking, passed=ranking[0] == Path(target).stem)
+    ranking = [paths[i].stem for i in sims.argsort(descending=True).tolist()]
+    return dict(target=target, ranking=ranking, passed=ranking[0] == target)
 
 
 def quizzes(model_dir):
     """Quizzes 2 and 7: does each reference answer (the solution cells in source/) reach its target?"""
-    sys.path.insert(0, str(ROOT))
-    from clipcourse import check_quizzes
     return [dict(quiz=q, target=t, text=x, reached=bool(ok), margin=round(float(m), 4), detail=d)
             for q, t, x, ok, m, d in check_quizzes.check(str(model_dir))[0]]
 
@@ -162,13 +146,10 @@ def evaluate(model_dir):
     elif sets:
         res["heldout"] = heldout_retrieval(model, processor, sets)
         res["heldout_style"] = heldout_style(model, processor, sets)
-    rows = manifest_rows()
-    if rows:
-        d = dogs(rows)
-        res["gallery"] = gallery_zero_shot(model, processor, rows)
-        res["cat"] = cat_check(model, processor)
-        res["sleeping_dog"] = sleeping_dog(model, processor, d)
-        res["quizzes"] = quizzes(model_dir)
+    res["gallery"] = gallery_zero_shot(model, processor)
+    res["cat"] = cat_check(model, processor)
+    res["sleeping_dog"] = sleeping_dog(model, processor)
+    res["quizzes"] = quizzes(model_dir)
     return res
 
 

@@ -1,7 +1,6 @@
 """The committed course CLIP (model/course-clip): loads as a plain CLIPModel, has the lecture's shapes,
 stays small, behaves on the lecture's two examples as its model card reports, and the card's course
 figures come back from model/evaluate.py; and the training loop still runs (tiny synthetic run)."""
-import csv
 import json
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
 from clipcourse import data
-from clipcourse.paths import OFFLINE_MODEL_DIR, REPO_ROOT, data_dir
+from clipcourse.paths import OFFLINE_MODEL_DIR, REPO_ROOT
 
 MODEL_DIR = OFFLINE_MODEL_DIR
 MAX_BYTES = 25 * 1024 * 1024
@@ -64,20 +63,20 @@ def _similarities(model, processor, texts, paths):
 def test_cat_example(clip):
     """The lecture's first example: cat.jpg is closest to "A cat"."""
     texts = ["A dog", "A cat", "A nuclear submarine"]
-    sims = _similarities(*clip, texts, [data_dir() / "cat.jpg"])[:, 0]
+    sims = _similarities(*clip, texts, [data.cat_path()])[:, 0]
     assert texts[int(sims.argmax())] == "A cat", dict(zip(texts, sims.tolist()))
 
 
 @pytest.mark.xfail(not CARD["sleeping_dog"]["passed"], reason=OUT_OF_REACH, strict=True)
 def test_sleeping_dog_example(clip):
     """"A dog is sleeping" ranks the lying-down dog (named in the manifest's note) first of the nine."""
-    with (data_dir() / "manifest.csv").open(newline="", encoding="utf-8") as f:
-        dogs = sorted((r for r in csv.DictReader(f) if r["file"].startswith("topk-image/")), key=lambda r: r["file"])
+    notes = {e.file: e.note.lower() for e in data.manifest()}
+    dogs = data.dog_paths()
     assert len(dogs) == 9
-    lying = [r["file"] for r in dogs if "lying" in r["note"].lower()]
+    lying = [p for p in dogs if "lying" in notes[f"topk-image/{p.name}"]]
     assert len(lying) == 1, "the manifest should name exactly one lying-down dog in its note column"
-    sims = _similarities(*clip, ["A dog is sleeping"], [data_dir() / r["file"] for r in dogs])[0]
-    assert dogs[int(sims.argmax())]["file"] == lying[0], [round(s, 3) for s in sims.tolist()]
+    sims = _similarities(*clip, ["A dog is sleeping"], dogs)[0]
+    assert dogs[int(sims.argmax())] == lying[0], [round(s, 3) for s in sims.tolist()]
 
 
 def test_evaluation_reproduces_the_model_cards_course_figures():
@@ -86,11 +85,10 @@ def test_evaluation_reproduces_the_model_cards_course_figures():
     sys.path.insert(0, str(REPO_ROOT / "model"))
     import evaluate
     model, processor = evaluate.load(MODEL_DIR)
-    rows = evaluate.manifest_rows()
-    gallery = evaluate.gallery_zero_shot(model, processor, rows)
+    gallery = evaluate.gallery_zero_shot(model, processor)
     assert gallery["accuracy"] == pytest.approx(CARD["gallery"]["accuracy"], abs=0.011)
     assert evaluate.cat_check(model, processor)["closest"] == CARD["cat"]["closest"]
-    assert evaluate.sleeping_dog(model, processor, evaluate.dogs(rows))["ranking"][0] == CARD["sleeping_dog"]["ranking"][0]
+    assert evaluate.sleeping_dog(model, processor)["ranking"][0] == CARD["sleeping_dog"]["ranking"][0]
 
 
 def test_evaluation_sets_are_honest():
@@ -98,8 +96,7 @@ def test_evaluation_sets_are_honest():
     sets = json.loads((REPO_ROOT / "model" / "eval-sets.json").read_text())
     assert len(sets["heldout"]) >= 500
     assert len({r["rel"] for r in sets["heldout"]}) == len(sets["heldout"])
-    with (data_dir() / "manifest.csv").open(newline="", encoding="utf-8") as f:
-        origins = {r["origin"] for r in csv.DictReader(f)}
+    origins = {e.origin for e in data.manifest()}
     assert not origins & {r["rel"] for r in sets["heldout"]}
     assert all(r["caption"].strip() for r in sets["heldout"])
     assert len({r["name"] for r in sets["stamps"]}) >= 20
