@@ -4,8 +4,8 @@
   file names and the SVG metadata of ``openclipart-svg`` (see captions.py).
 * Held-out style (zero-shot only, never trained on): ``tuxpaint-stamps-default`` (GPL-2; used for
   evaluation only, so nothing of it is in the shipped weights).
-* Excluded everywhere: every course image (data/manifest.csv origins, or the nine dog origins if the
-  manifest is not there yet), every pixel-identical copy and every near-copy of one (see ``groups``).
+* Excluded everywhere: every course image (the origins in data/manifest.csv, and the files in data/
+  themselves), every pixel-identical copy and every near-copy of one (see ``groups``).
 
 Hazards handled: PNGs over Pillow's decompression-bomb limit are skipped with a message, transparency
 is composited on white, unreadable files are skipped with a message (a batch never dies on one file).
@@ -40,14 +40,6 @@ NEAR_BITS = 5             # dHash Hamming distance that counts as a near-copy in
 COURSE_NEAR_BITS = 6      # course image vs its origin measures 0-2 bits; different drawings ~30
 GROUP_CAP = 4             # at most this many variants of one drawing (54 playing cards of one deck...)
 HELDOUT_MIN, VAL_SIZE = 600, 300
-# used only until data/manifest.csv exists (the issue lists these nine dog origins)
-DOG_ORIGINS = [
-    "animals/mammals/dog_01_drawn_with_strai_01.png", "animals/mammals/dog_05_drawn_with_strai_01.png",
-    "animals/mammals/dog_06_drawn_with_strai_01.png", "animals/mammals/dog_03_drawn_with_strai_01.png",
-    "animals/mammals/dog_on_leash_gerald_g._01.png", "animals/mammals/dog_01_drawn_with_strai_02.png",
-    "animals/mammals/dogs/dog_head_nicu_buculei_01.png", "animals/mammals/dogs/bobi_architetto_francesc_01.png",
-    "animals/mammals/dogs/bored_dog_01.png",
-]
 WORK = re.compile(r"<cc:Work\b.*?</cc:Work>", re.S)
 
 
@@ -174,11 +166,11 @@ def course_images():
     """(origins inside the openclipart package, course image files) to exclude from training."""
     manifest = DATA / "manifest.csv"
     files = sorted(p for p in DATA.rglob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")) if DATA.exists() else []
-    if manifest.exists():
-        with manifest.open(newline="", encoding="utf-8") as f:
-            origins = [r["origin"].strip() for r in csv.DictReader(f) if r.get("origin", "").strip()]
-        return origins, files, "data/manifest.csv"
-    return list(DOG_ORIGINS), files, "the nine dog origins of issue 3 (data/manifest.csv not present)"
+    if not manifest.exists():   # training without the exclusion list could learn the course images
+        raise SystemExit(f"{manifest} is missing: the corpus must know the course images to leave them out")
+    with manifest.open(newline="", encoding="utf-8") as f:
+        origins = [r["origin"].strip() for r in csv.DictReader(f) if r.get("origin", "").strip()]
+    return origins, files, "data/manifest.csv"
 
 
 def captions_for(name, title, keywords, folder):
