@@ -113,4 +113,6 @@ def load_clip(name: str = None):
 def _load(name: str):
     from transformers import CLIPModel, CLIPProcessor
 
-    return CLIPModel.from_pretrained(name).eval(), CLIPProcessor.from_pretrained(name)
+    # use_fast=False says out loud what happens anyway without torchvision (the PIL-based processor);
+    # left unset, transformers 4.57 prints a "Using a slow image processor" warning on every load.
+    return CLIPModel.from_pretrained(name).eval(), CLIPProcessor.from_pretrained(name, use_fast=False)
