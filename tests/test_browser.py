@@ -1,0 +1,170 @@
+"""What a student sees in JupyterLab, driven in a real Chromium (issue 13).
+
+One JupyterLab (tests/browserlab.py: a temporary copy of the course, 127.0.0.1, random port and token)
+serves four steps; each saves screenshots under build/browser/ for a person to look at:
+1. the lecture notebook 01 runs from the menu, and its cat picture and bar charts appear as images;
+2. in the released quiz_cosine the read-only cells refuse typing, typed answers run, the visible tests pass;
+3. nbgrader's Validate button reports success for right answers and names the failing test cell for a wrong one;
+4. quiz_topk runs with a changed text and shows the rank table of the nine dogs.
+Skipped, with the install command, where Chromium or Playwright is missing; .ci/run installs Chromium.
+"""
+import os
+import re
+
+import nbformat
+import pytest
+from PIL import Image
+
+from clipcourse.paths import data_dir
+
+from browserlab import ROOT, Notebook, chromium_page, missing_reason, running_lab, screenshot
+
+# .ci/run sets CLIP_COURSE_REQUIRE_BROWSER=1: there a missing browser fails the test instead of skipping it.
+REQUIRED = os.environ.get("CLIP_COURSE_REQUIRE_BROWSER") == "1"
+pytestmark = pytest.mark.skipif(missing_reason() is not None and not REQUIRED, reason=str(missing_reason()))
+
+LECTURE = next(iter(sorted((ROOT / "notebooks").glob("01_*.ipynb"))), None)
+QUIZ_COSINE = "release/quiz_cosine/quiz_cosine.ipynb"
+QUIZ_TOPK = "release/quiz_topk/quiz_topk.ipynb"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if missing_reason():
+        pytest.fail(f"CLIP_COURSE_REQUIRE_BROWSER=1 but {missing_reason()}")
+    with running_lab(tmp_path_factory.mktemp("lab")) as lab:
+        yield lab
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    with chromium_page(lab) as page:
+        yield page
+
+
+@pytest.fixture(autouse=True)
+def fresh_kernels(lab):
+    yield
+    lab.shutdown_kernels()
+
+
+def grading(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def solutions(quiz):
+    """The reference answer of each answer cell (by grade_id): source/'s cell without the SOLUTION markers."""
+    source = nbformat.read(ROOT / "source" / quiz / f"{quiz}.ipynb", as_version=4)
+    return {grading(cell)["grade_id"]: "\n".join(line for line in cell.source.splitlines()
+                                                   if "### BEGIN SOLUTION" not in line
+                                                   and "### END SOLUTION" not in line)
+            for cell in source.cells if grading(cell).get("solution")}
+
+
+def assert_ran_without_errors(notebook, cells, name):
+    prompts = notebook.prompts()
+    code = [i for i, cell in enumerate(cells) if cell.cell_type == "code"]
+    assert len(prompts) == len(code), f"{name}: the page shows {len(prompts)} code cells, the file has {len(code)}"
+    not_run = [i for i, prompt in zip(code, prompts) if not re.search(r"\[\d+\]", prompt)]
+    errors = {i: notebook.errors(i) for i in code if notebook.errors(i)}
+    assert not errors, f"{name}: cells show errors after Run All: {errors}"
+    assert not not_run, f"{name}: cells {not_run} did not run after Run All (prompts {prompts})"
+
+
+def test_lecture_notebook_shows_the_cat_and_the_bar_charts(lab, page):
+    assert LECTURE is not None, "no notebooks/01_*.ipynb"
+    name = f"notebooks/{LECTURE.name}"
+    cells = nbformat.read(lab.root / name, as_version=4).cells   # the copy the lab serves
+    cat = next(i for i, cell in enumerate(cells)
+               if cell.cell_type == "code" and re.search(r"Image\.open\(.*[\"']cat\.jpg", cell.source))
+    charts = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and "plt.show()" in cell.source]
+    assert charts, f"{name}: no cell draws a figure with plt.show()"
+
+    notebook = Notebook(page, lab, name)
+    assert notebook.cells.count() == len(cells)
+    notebook.run_all(timeout=150)
+    assert_ran_without_errors(notebook, cells, name)
+
+    with Image.open(data_dir() / "cat.jpg") as picture:
+        cat_size = picture.size
+    shown = notebook.images(cat)
+    screenshot(page, "1_lecture01_cat")
+    assert cat_size in shown, (f"{name}: cell {cat} should show cat.jpg ({cat_size[0]}x{cat_size[1]}) as an image; "
+                               f"the page shows images {shown} and text {notebook.outputs(cat).all_text_contents()}")
+    for i in charts:
+        shown = notebook.images(i)
+        screenshot(page, f"1_lecture01_figure_cell{i}")
+        assert shown and all(w > 100 and h > 100 for w, h in shown), (
+            f"{name}: cell {i} ({cells[i].source.splitlines()[0]!r}) should show its figure as an image; the page "
+            f"shows images {shown} and text {notebook.outputs(i).all_text_contents()}")
+
+
+def test_quiz_cosine_read_only_cells_and_typed_answers(lab, page):
+    cells = nbformat.read(lab.root / QUIZ_COSINE, as_version=4).cells
+    locked = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and cell.metadata.get("editable") is False]
+    answers = {i: solutions("quiz_cosine")[grading(cell)["grade_id"]]
+               for i, cell in enumerate(cells) if grading(cell).get("solution")}
+    assert locked and answers, f"{QUIZ_COSINE}: expected read-only cells and answer cells"
+
+    notebook = Notebook(page, lab, QUIZ_COSINE)
+    for i in locked:
+        before = notebook.editor_text(i)
+        assert before == cells[i].source, f"{QUIZ_COSINE}: cell {i} shows other code than the file holds"
+        notebook.try_to_edit(i, "x = 1  # a student's edit")
+        after = notebook.editor_text(i)
+        if after != before:
+            screenshot(page, "2_quiz_cosine_read_only_broken")
+        assert after == before, (
+            f"{QUIZ_COSINE}: read-only cell {i} ({grading(cells[i]).get('grade_id')}) took the student's typing: "
+            f"{after!r}. nbgrader's generate_assignment must mark it \"editable\": false (LockCells); run `make release`")
+
+    for i, answer in answers.items():
+        notebook.type_into(i, answer)
+        assert notebook.editor_text(i) == answer, f"{QUIZ_COSINE}: typing into answer cell {i} did not arrive whole"
+    notebook.run_all()
+    screenshot(page, "2_quiz_cosine_answered")
+    assert_ran_without_errors(notebook, cells, QUIZ_COSINE)
+    for i in answers:
+        printed = "\n".join(notebook.outputs(i).all_text_contents())
+        variable = cells[i].source.splitlines()[-1].split('"')[1]   # print("cos_rowwise:", cos_rowwise)
+        assert variable in printed, f"{QUIZ_COSINE}: answer cell {i} should print {variable!r}, shows {printed!r}"
+
+    notebook.save()
+    saved = nbformat.read(lab.root / QUIZ_COSINE, as_version=4).cells
+    changed = [i for i in locked if saved[i].source != cells[i].source]
+    assert not changed, f"{QUIZ_COSINE}: the saved notebook has read-only cells {changed} changed"
+    assert [saved[i].source for i in answers] == list(answers.values())
+
+
+def test_validate_button_reports_success_and_names_the_failing_cell(lab, page):
+    cells = nbformat.read(lab.root / QUIZ_COSINE, as_version=4).cells
+    ids = {grading(cell).get("grade_id"): i for i, cell in enumerate(cells)}
+    answers = solutions("quiz_cosine")
+    notebook = Notebook(page, lab, QUIZ_COSINE)
+    for grade_id, answer in answers.items():
+        notebook.type_into(ids[grade_id], answer)
+
+    title, classes, text = notebook.validate()
+    screenshot(page, "3_validate_success")
+    assert "validation-success" in classes and "Success" in text, (
+        f"{QUIZ_COSINE}: Validate with the reference answers should report success; the dialog "
+        f"{title!r} says:\n{text}\n{lab.log_tail()}")
+    notebook.close_dialog()
+
+    # A wrong 1-a: dot products without dividing by the norms (not a cosine, values above 1).
+    first, second = sorted(answers)[:2]
+    wrong = answers[first].replace(answers[first].splitlines()[0],
+                                   f"{answers[first].split('=')[0].strip()} = (vec1 * vec2).sum(dim=1)")
+    notebook.type_into(ids[first], wrong)
+    title, classes, text = notebook.validate()
+    screenshot(page, "3_validate_failure")
+    failing_test = cells[ids[first] + 1]
+    passing_test = cells[ids[second] + 1]
+    assert grading(failing_test).get("grade") and grading(passing_test).get("grade")
+    assert "validation-failed" in classes and "The following cell failed" in text, (
+        f"{QUIZ_COSINE}: Validate with a wrong answer should report a failed cell; the dialog {title!r} says:\n{text}")
+    assert failing_test.source.splitlines()[0] in text and "AssertionError" in text, (
+        f"{QUIZ_COSINE}: the failure dialog should show the failing test cell and its error; it says:\n{text}")
+    assert passing_test.source.splitlines()[0] not in text, (
+        f"{QUIZ_COSINE}: the failure dialog names a test cell whose answer is right:\n{text}")
+    notebook.close_dialog()
