@@ -61,8 +61,10 @@ def check(name):
     top3 = [refs.dog_names[i] for i in np.argsort(-scores, kind="stable")[:3]]
     inside = [s for n, s in zip(refs.dog_names, scores) if n in wanted]
     outside = [s for n, s in zip(refs.dog_names, scores) if n not in wanted]
+    ranks = {refs.dog_names[i]: rank for rank, i in enumerate(np.argsort(-scores, kind="stable"), start=1)}
     rows.append(("quiz 2", ", ".join(sorted(wanted)), query2, set(top3) == wanted,
-                 min(inside) - max(outside), f"Top-3: {', '.join(top3)}"))
+                 min(inside) - max(outside),
+                 f"Top-3: {', '.join(top3)}; target ranks: {', '.join(f'{n} #{ranks[n]}' for n in sorted(wanted))}"))
 
     for file, text, row in zip(files7, texts7, reference.cosine(embeddings[1:], refs.gallery)):
         target = refs.gallery_names.index(file.split("/")[-1])
@@ -86,10 +88,14 @@ def main(argv=None):
     for quiz, target, text, reached, margin, detail in rows:
         print(f"  {'ok  ' if reached else 'MISS'} {quiz}  {target:<40} {text!r:<34} margin {margin:+.3f}  ({detail})")
     print(f"  info quiz 6  Top-1 of {reference.QUIZ5_TEXT!r}: {refs.quiz6_top1()}")
+    for quiz in ("quiz 2", "quiz 7"):
+        reached = [r[3] for r in rows if r[0] == quiz]
+        print(f"{quiz}: reachable (by the reference answer) with this model: {'yes' if all(reached) else 'no'} "
+              f"({sum(reached)} of {len(reached)} reached)")
     missed = sum(not r[3] for r in rows)
     if missed:
         print(f"{missed} of {len(rows)} targets missed: change the answers in the solution cells of "
-              "source/quiz_topk and source/quiz_guess, or the pictures marked in data/manifest.csv.")
+              "source/quiz_topk and source/quiz_guess, the pictures marked in data/manifest.csv, or the model.")
         return 1
     print(f"all {len(rows)} targets reached.")
     return 0

@@ -310,8 +310,8 @@ def check_quiz2(text):
     top3 = sorted(refs.dog_names[i] for i in np.argsort(-scores, kind="stable")[:3])
     wanted = sorted(_STATE["targets"]["quiz2"])
     if top3 != wanted:
-        _fail(quiz, f"채점 모델에서 {query[0]!r}의 Top-3는 {top3}입니다. 목표: {wanted}.",
-              f"Under the grading model the Top-3 of {query[0]!r} is {top3}; wanted {wanted}.")
+        _fail(quiz, f"채점 모델에서 {query[0]!r}의 Top-3: {top3}. 목표(달리는 강아지): {wanted}.",
+              f"Under the grading model the Top-3 of {query[0]!r} is {top3}; wanted the running dogs {wanted}.")
 
 
 def check_quiz3(images, image_filenames):

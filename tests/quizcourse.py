@@ -111,3 +111,29 @@ def scores_by_quiz(root, assignment, student):
 def nb_json(path):
     """A notebook as plain data, for comparing two generated copies."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+_REACH = {}
+
+
+def unreachable(quiz, cache):
+    """Why the reference answer of ``quiz`` ("quiz 2" or "quiz 7") misses a target under the test model,
+    or "" when it reaches them all (clipcourse.check_quizzes, the instructors' check, decides)."""
+    from clipcourse import check_quizzes
+    from clipcourse.models import choose_model
+
+    name = choose_model(verbose=False)
+    if name not in _REACH:
+        before = os.environ.get("CLIP_COURSE_CACHE")
+        os.environ["CLIP_COURSE_CACHE"] = str(cache)
+        try:
+            _REACH[name] = check_quizzes.check(name)[0]
+        finally:
+            if before is None:
+                os.environ.pop("CLIP_COURSE_CACHE")
+            else:
+                os.environ["CLIP_COURSE_CACHE"] = before
+    missed = [f"{target}: {text!r} gives {detail}" for q, target, text, reached, _, detail in _REACH[name]
+              if q == quiz and not reached]
+    return (f"{quiz}'s reference answer does not reach its target under {name} (make check-quizzes): "
+            + "; ".join(missed)) if missed else ""

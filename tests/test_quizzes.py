@@ -308,6 +308,46 @@ def test_checks_fail_without_the_setup_cell():
         grading.check_quiz1_rowwise([0.885, 0.895])
 
 
+@pytest.fixture
+def armed_topk(refs, monkeypatch):
+    """grading.setup("quiz_topk") as an autograde run does it."""
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    grading.setup("quiz_topk")
+    assert grading._STATE["refs"] is not None and not grading._STATE["error"]
+    yield refs
+    grading._STATE.clear()
+
+
+def test_quiz2_targets_are_the_manifests_running_dogs(armed_topk):
+    marked = sorted(Path(e.file).name for e in reference.data.manifest() if e.quiz == "quiz2")
+    assert len(marked) == 3 and sorted(grading._STATE["targets"]["quiz2"]) == marked
+    assert all("running" in e.caption for e in reference.data.manifest() if e.quiz == "quiz2")
+
+
+def test_quiz2_hidden_test_fails_faked_answers(armed_topk, monkeypatch):
+    """What passes the visible test without a right text: the Top-3 indices hard-coded, patched ranking
+    functions, indices or file names instead of a text. The hidden check ranks the text itself."""
+    name = choose_model(verbose=False)
+    candidates = ["A dog is sleeping", "a dog's head", "a dog in a blue wizard costume"]
+    scores = reference.cosine(reference.embed_texts(name, candidates), armed_topk.dogs)
+    wanted = set(grading._STATE["targets"]["quiz2"])
+    misses = [t for t, row in zip(candidates, scores) if {armed_topk.dog_names[i] for i in np.argsort(-row)[:3]} != wanted]
+    assert misses, f"premise: one of {candidates} must miss the running dogs under {name}"
+    # a student cell that sets top_3_indices to the targets changes nothing: only `text` is graded
+    fails(grading.check_quiz2, [misses[0]], match="Top-3")
+    fails(grading.check_quiz2, list(reference.data.quiz2_targets()), match="text")
+    fails(grading.check_quiz2, torch.tensor(reference.data.quiz2_targets()), match="text")
+
+    class Liar(str):
+        def __eq__(self, other):
+            return True
+    fails(grading.check_quiz2, [Liar(misses[0])], match="text")
+    targets = torch.tensor(reference.data.quiz2_targets())
+    monkeypatch.setattr(torch.Tensor, "topk", lambda self, k, *a, **kw: torch.return_types.topk((self[targets], targets)))
+    monkeypatch.setattr(np, "argsort", lambda *a, **kw: np.array(reference.data.quiz2_targets() + [0, 1, 2, 5, 6, 7]))
+    fails(grading.check_quiz2, [misses[0]], match="monkeypatch")
+
+
 def test_a_students_query_is_embedded_outside_the_kernel(armed, monkeypatch):
     """Quizzes 2 and 7 rank the student's texts with the grading model in a fresh interpreter: a
     patched model class in this process changes nothing. The targets are set from an in-process
@@ -335,11 +375,19 @@ def test_a_students_query_is_embedded_outside_the_kernel(armed, monkeypatch):
     fails(grading.check_quiz7, texts[:4], 1)
 
 
-# ---- instructor command (needs the trained course model) -------------------------------------------
-def test_quizzes_2_and_7_are_solvable_with_the_offline_model(cache):
-    """Fails while model/course-clip is the random placeholder; passes once the trained model lands."""
+# ---- instructor command ---------------------------------------------------------------------------
+def test_check_quizzes_reports_each_quiz_reachable_or_not(cache):
+    """`make check-quizzes` under the offline model: one verdict line per quiz, exit 0 only when all is
+    reached. Quiz 7 must be reached; quiz 2 (the running dogs) is an expected failure under a model
+    that cannot reach them, which the command says in so many words."""
     env = {**os.environ, "CLIP_COURSE_CACHE": str(cache)}
     done = subprocess.run([sys.executable, "-m", "clipcourse.check_quizzes"], capture_output=True, text=True,
                           env=env, timeout=600)
-    assert done.returncode == 0, f"quiz targets not reached:\n{done.stdout}{done.stderr}"
+    verdicts = dict(re.findall(r"^(quiz [27]): reachable \(by the reference answer\) with this model: (yes|no)",
+                               done.stdout, re.M))
+    assert set(verdicts) == {"quiz 2", "quiz 7"} and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert done.returncode == (0 if set(verdicts.values()) == {"yes"} else 1)
+    assert verdicts["quiz 7"] == "yes", f"quiz 7 targets not reached:\n{done.stdout}"
+    if verdicts["quiz 2"] == "no":
+        pytest.xfail(qc.unreachable("quiz 2", cache) or done.stdout)
     assert "all 6 targets reached" in done.stdout

@@ -5,11 +5,13 @@ release, and `autograde` gives every right, blank, faked and hostile submission 
 All submissions of an assignment are graded by one `nbgrader autograde` run (one kernel per
 notebook, about 6-15 s each on 2 cores). More faked answers (random values, a hard-coded file name,
 lying tensor subclasses …) are checked in-process, far cheaper, in test_quizzes.py.
-Cases marked TRAINED need a model whose texts match the images: they fail while model/course-clip
-is the random placeholder and pass once the trained course model lands.
+Cases marked with a quiz ("quiz 2", "quiz 7") need a model under which that quiz's reference answer
+reaches its targets; where `make check-quizzes` says it does not, their failure is an expected one
+(xfail, with the check's words), never a pass.
 """
 import os
 
+import nbformat
 import pytest
 
 import quizcourse as qc
@@ -71,11 +73,16 @@ def quiz7_three_of_five():
     return {"quiz7_answer": "texts = " + repr(check_quizzes.quiz7_texts()[:3] + ["zzqx", "qqzx vvk"])}
 
 
+REACHES = {"quiz_topk": "quiz 2", "quiz_guess": "quiz 7"}
+#: A student's own cell after the answer: the Top-3 printed and visibly tested become the targets, whatever `text` is.
+FAKED_TOP3 = "top_3_indices = torch.tensor(data.quiz2_targets())  # faked: not computed from text"
+
 #: (assignment, student) -> (answers: a function giving {answer cell: code}, expected points per quiz,
-#: needs the trained model). Answers are built with the course, so collecting the tests stays cheap.
+#: the quiz whose reference answer must reach its targets, or None). Answers are built with the course,
+#: so collecting the tests stays cheap.
 CASES = {
-    **{(a, "solution"): (solution(a), expect(a), a in ("quiz_topk", "quiz_guess")) for a in qc.ASSIGNMENTS},
-    **{(a, "blank"): (dict, expect(a, zero="all"), False) for a in qc.ASSIGNMENTS},
+    **{(a, "solution"): (solution(a), expect(a), REACHES.get(a)) for a in qc.ASSIGNMENTS},
+    **{(a, "blank"): (dict, expect(a, zero="all"), None) for a in qc.ASSIGNMENTS},
     ("quiz_cosine", "by_hand"): (by_hand, expect("quiz_cosine"), False),
     ("quiz_cosine", "dot_products"): (lambda: DOT_PRODUCTS, expect("quiz_cosine", zero="all"), False),
     ("quiz_cosine", "monkeypatched"): (lambda: MONKEYPATCHED, expect("quiz_cosine", zero="all"), False),
@@ -83,7 +90,9 @@ CASES = {
     ("quiz_cosine", "test_cell_deleted"): (solution("quiz_cosine"), expect("quiz_cosine"), False),
     ("quiz_cosine", "test_cells_edited"): (lambda: DOT_PRODUCTS, expect("quiz_cosine", zero="all"), False),
     ("quiz_topk", "misses_targets"): (lambda: {"quiz2_answer": "text = ['A dog is sleeping']"},
-                                      expect("quiz_topk", zero="all"), False),
+                                      expect("quiz_topk", zero="all"), None),
+    ("quiz_topk", "faked_top3"): (lambda: {"quiz2_answer": "text = ['A dog is sleeping']"},
+                                  expect("quiz_topk", zero="all"), None),
     ("quiz_search", "q4_zeros"): (solution("quiz_search", quiz4_answer="image_embeddings = torch.zeros(200, 512)"),
                                   expect("quiz_search", zero={4}), False),
     ("quiz_search", "q4_shuffled"): (solution("quiz_search", quiz4_answer=quiz4_shuffled), expect("quiz_search", zero={4}), False),
@@ -91,7 +100,7 @@ CASES = {
                                   expect("quiz_search", zero={5}), False),
     ("quiz_search", "q6_other_query"): (solution("quiz_search", quiz6_answer=QUIZ6_OTHER_QUERY),
                                         expect("quiz_search", zero={6}), False),
-    ("quiz_guess", "three_of_five"): (quiz7_three_of_five, expect("quiz_guess", quiz7=3), True),
+    ("quiz_guess", "three_of_five"): (quiz7_three_of_five, expect("quiz_guess", quiz7=3), "quiz 7"),
 }
 
 
@@ -99,6 +108,9 @@ def build(assignment, student, answers):
     nb = qc.submission(assignment, answers)
     if student == "test_cell_deleted":
         nb.cells = [c for c in nb.cells if qc.grade_id(c) != "quiz1b_test"]
+    if student == "faked_top3":
+        at = next(i for i, c in enumerate(nb.cells) if qc.grade_id(c) == "quiz2_answer")
+        nb.cells.insert(at + 1, nbformat.v4.new_code_cell(FAKED_TOP3))
     if student == "test_cells_edited":
         for cell in nb.cells:
             if qc.grade_id(cell) in ("quiz1a_test", "quiz1b_test"):
@@ -150,10 +162,18 @@ def validate(path, invert=False):
     return Validator(config=config, invert=invert).validate(str(path))
 
 
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.getbasetemp() / "clip-course-cache"
+
+
 @pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
-def test_validate_passes_the_source_solution(course, assignment):
-    """quiz_topk and quiz_guess: TRAINED (their solution reaches the targets only with a trained model)."""
+def test_validate_passes_the_source_solution(course, assignment, tmp_path_factory):
+    """quiz_topk and quiz_guess pass only under a model where their reference answers reach the targets."""
     results = validate(qc.notebook_path(qc.ROOT / "source", assignment))
+    why = qc.unreachable(REACHES[assignment], cache_dir(tmp_path_factory)) if results and assignment in REACHES else ""
+    hidden_check = f"check_quiz{REACHES.get(assignment, ' ')[-1]}("
+    if why and all(hidden_check in f.get("source", "") for f in results.get("failed", [])):
+        pytest.xfail(why)
     assert results == {}, f"source/{assignment} does not validate:\n" + \
         "\n".join(f.get("raw_error", "")[-600:] for f in results.get("failed", []))
 
@@ -166,17 +186,32 @@ def test_validate_fails_every_test_of_the_untouched_release(course, assignment):
 
 # ---- autograde -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", [f"{a}-{s}" for a, s in CASES])
-def test_autograde_gives_each_submission_its_expected_score(graded, case):
+def test_autograde_gives_each_submission_its_expected_score(graded, case, tmp_path_factory):
     course, runs = graded
     assignment, student = case.split("-", 1)
     run = runs[assignment]
     assert run.returncode == 0, f"nbgrader autograde {assignment} failed:\n{run.stderr[-3000:]}"
-    _, expected, trained = CASES[assignment, student]
+    _, expected, reaches = CASES[assignment, student]
     autograded = qc.read(qc.notebook_path(course / "autograded" / student, assignment))
     assert all(c.execution_count for c in autograded.cells if c.cell_type == "code"), "the notebook did not run to the end"
     got = qc.scores_by_quiz(course, assignment, student)
-    note = " (TRAINED case: expected to fail while model/course-clip is the random placeholder)" if trained else ""
-    assert got == expected, f"{case}: points per quiz {got}, expected {expected}{note}"
+    quiz = int(reaches[-1]) if reaches else None
+    if got != expected and reaches and all(got[q] == expected[q] for q in got if q != quiz):
+        why = qc.unreachable(reaches, cache_dir(tmp_path_factory))
+        if why:
+            pytest.xfail(why)
+    assert got == expected, f"{case}: points per quiz {got}, expected {expected}"
+
+
+def test_a_faked_top3_passes_the_visible_test_and_fails_the_hidden_one(graded):
+    """quiz_topk-faked_top3 scores 0 (above); here: the visible asserts passed, the hidden check failed it."""
+    course, _ = graded
+    autograded = qc.read(qc.notebook_path(course / "autograded" / "faked_top3", "quiz_topk"))
+    test = next(c for c in autograded.cells if qc.grade_id(c) == "quiz2_test")
+    errors = [o for o in test.outputs if o.output_type == "error"]
+    assert len(errors) == 1 and "check_quiz2" in "\n".join(errors[0].traceback), \
+        f"the hidden test should fail the faked Top-3, got {[o.get('evalue') for o in errors]}"
+    assert "Under the grading model" in errors[0].evalue
 
 
 def test_the_missing_query_really_misses_under_this_model(tmp_path_factory, monkeypatch):
