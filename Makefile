@@ -6,7 +6,7 @@ READY  := $(VENV)/.ready
 # Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes train evaluate
+.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes train evaluate real-size bench-real
 
 venv: $(READY)
 
@@ -41,6 +41,17 @@ grade: $(READY)
 # Grading speed (not a test): seconds per submission, 20 copies sequential vs parallel, overhead.
 bench: $(READY)
 	$(OFFLINE) $(PY) -m autograder bench
+
+# At the real CLIP's size (not tests; CI never runs them; bench/__init__.py). real-size writes the random-weight
+# ViT-B/32 stand-in into build/real-size/ and runs the notebooks, quiz solutions, check-quizzes and a class of 20
+# graded with `make grade` through CLIP_MODEL (~1 h on 2 cores); bench-real measures ratios side by side.
+# Both write JSON under build/real-size/. REAL_MODEL=course rehearses the course model instead.
+REAL_MODEL ?= standin
+real-size: $(READY)
+	$(OFFLINE) $(PY) -m bench.realsize --model $(REAL_MODEL)
+
+bench-real: $(READY)
+	$(OFFLINE) $(PY) -m bench.ratios --model $(REAL_MODEL)
 
 # The student version: release/<quiz>/ from source/<quiz>/ (committed; a test fails when they drift).
 # nbgrader runs alembic for its gradebook, hence .venv/bin on PATH.
