@@ -1,8 +1,8 @@
 """The student's JupyterLab in a real browser, for tests/test_browser.py.
 
-`running_lab` starts JupyterLab the way `make lab` does (root = the course folder, the course's .venv,
-cwd = the course folder so nbgrader's Validate finds nbgrader_config.py), but on a temporary copy of the
-course, on 127.0.0.1 with a random port and token, and stops it whatever happens. `chromium_page` drives
+`running_lab` runs the command of `make lab` (read with `make -n`), in a temporary copy of the course
+and with a throw-away Jupyter profile, on 127.0.0.1 with a random port and token, and stops it whatever
+happens. `chromium_page` drives
 Debian's Chromium with Playwright; the page may only talk to that server. `Notebook` does what a student
 does in one notebook tab: run all, type into a cell, press Validate, and reads what the page shows.
 """
@@ -11,11 +11,11 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -50,6 +50,22 @@ def missing_reason():
     return None if chromium_path() else INSTALL_HINT
 
 
+def lab_command():
+    """The recipe of `make lab` as an argument list (its .venv/bin/jupyter made absolute)."""
+    try:
+        outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")   # when `make test` runs us: no inherited jobserver or flags
+        recipe = subprocess.run(["make", "-s", "-n", "-o", ".venv/.ready", "lab"], cwd=ROOT, capture_output=True,
+                                text=True, check=True,
+                                env={k: v for k, v in os.environ.items() if k not in outer}).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise RuntimeError(f"cannot read the recipe of `make lab` from {ROOT / 'Makefile'}: {error}") from error
+    command = shlex.split(recipe)
+    assert len(recipe.splitlines()) == 1 and "jupyter" in command[0], f"`make lab` runs {recipe!r}, not one jupyter"
+    if not os.path.isabs(command[0]):
+        command[0] = str(ROOT / command[0])
+    return command
+
+
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -78,8 +94,8 @@ class Lab:
 
 
 @contextlib.contextmanager
-def running_lab(workdir, python=sys.executable, startup_timeout=90):
-    """JupyterLab serving a copy of the course in workdir/course; stopped (with its kernels) on exit."""
+def running_lab(workdir, startup_timeout=90):
+    """`make lab`'s JupyterLab in a copy of the course in workdir/course; stopped (with its kernels) on exit."""
     workdir = Path(workdir)
     course = workdir / "course"
     course.mkdir()
@@ -97,8 +113,9 @@ def running_lab(workdir, python=sys.executable, startup_timeout=90):
     # A throw-away Jupyter profile: nothing from ~/.jupyter; the .venv's own extension config still applies.
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(workdir / "jupyter-config"),
                JUPYTER_DATA_DIR=str(workdir / "jupyter-data"), JUPYTER_RUNTIME_DIR=str(workdir / "jupyter-runtime"))
-    command = [python, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}",
+    command = lab_command() + [
+               "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+               "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
                f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={workdir / 'workspaces'}",
                "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                "--LabApp.extension_manager=readonly"]
@@ -148,8 +165,8 @@ def chromium_page(lab, viewport=(1400, 1000)):
                           lambda route: route.abort())
             page = context.pages[0] if context.pages else context.new_page()
             page.set_default_timeout(30_000)
-            page.goto(f"{lab.url}/lab?token={lab.token}")   # sets the login cookie
-            page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+            page.goto(f"{lab.url}/?token={lab.token}")   # where `make lab` opens; sets the login cookie
+            page.wait_for_selector(".jp-DirListing-content", timeout=60_000)
             yield page
         finally:
             context.close()
@@ -165,9 +182,19 @@ def screenshot(page, name):
 class Notebook:
     """One notebook opened in the lab's main area, cells addressed by their index in the .ipynb."""
 
-    def __init__(self, page, lab, path):
+    def __init__(self, page, lab, path, double_click=False):
+        """Opens `path` by its address, or, with double_click, from the file browser's current folder."""
         self.page, self.lab, self.path = page, lab, path
-        page.goto(f"{lab.url}/lab/tree/{path}?reset")   # ?reset: only this notebook open
+        try:
+            lab.api(f"/api/contents/{path}?content=0")
+        except OSError as error:
+            raise AssertionError(f"`make lab`'s JupyterLab cannot open {path} ({error}): its root folder must "
+                                 "be the course folder, with notebooks/ and release/ in it") from error
+        if double_click:
+            name = path.rsplit("/", 1)[-1]
+            page.locator(".jp-DirListing-item", has=page.locator(".jp-DirListing-itemText", has_text=name)).dblclick()
+        else:
+            page.goto(f"{lab.url}/lab/tree/{path}?reset")   # ?reset: only this notebook open
         self.panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").last
         self.panel.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
         self.wait_for_kernel("Idle", timeout=60)

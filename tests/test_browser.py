@@ -5,7 +5,7 @@ serves four steps; each saves screenshots under build/browser/ for a person to l
 1. the lecture notebook 01 runs from the menu, and its cat picture and bar charts appear as images;
 2. in the released quiz_cosine the read-only cells refuse typing, typed answers run, the visible tests pass;
 3. nbgrader's Validate button reports success for right answers and names the failing test cell for a wrong one;
-4. quiz_topk runs with a changed text and shows the rank table of the nine dogs.
+4. quiz_topk runs with a changed text and shows the table of every dog's rank and score (★ = target).
 Skipped, with the install command, where Chromium or Playwright is missing; .ci/run installs Chromium.
 """
 import os
@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from PIL import Image
 
+from clipcourse import data
 from clipcourse.paths import data_dir
 
 from browserlab import ROOT, Notebook, chromium_page, missing_reason, running_lab, screenshot
@@ -80,7 +81,12 @@ def test_lecture_notebook_shows_the_cat_and_the_bar_charts(lab, page):
     charts = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and "plt.show()" in cell.source]
     assert charts, f"{name}: no cell draws a figure with plt.show()"
 
-    notebook = Notebook(page, lab, name)
+    # `make lab` opens in notebooks/ (chromium_page went there): the student double-clicks the lecture.
+    assert page.url.rstrip("/").endswith("/lab/tree/notebooks"), f"`make lab` opened {page.url}, not notebooks/"
+    listed = page.locator(".jp-DirListing-itemText").all_text_contents()
+    screenshot(page, "1_lab_opens_in_notebooks")
+    assert LECTURE.name in listed, f"`make lab`'s file browser lists {listed}, not {LECTURE.name}"
+    notebook = Notebook(page, lab, name, double_click=True)
     assert notebook.cells.count() == len(cells)
     notebook.run_all(timeout=150)
     assert_ran_without_errors(notebook, cells, name)
@@ -168,3 +174,46 @@ def test_validate_button_reports_success_and_names_the_failing_cell(lab, page):
     assert passing_test.source.splitlines()[0] not in text, (
         f"{QUIZ_COSINE}: the failure dialog names a test cell whose answer is right:\n{text}")
     notebook.close_dialog()
+
+
+TABLE_ROW = re.compile(r"^\s*(\d+)\s+(dog_\d+\.png)\s+(-?\d+\.\d+)\s*(★)?\s*$")
+
+
+def test_quiz_topk_prints_the_rank_table_for_a_changed_text(lab, page):
+    cells = nbformat.read(lab.root / QUIZ_TOPK, as_version=4).cells
+    answer = next(i for i, cell in enumerate(cells) if grading(cell).get("solution"))
+    figures = [i for i in range(answer) if cells[i].cell_type == "code" and "plots." in cells[i].source]
+    placeholder = "# YOUR CODE HERE\nraise NotImplementedError()"
+    assert placeholder in cells[answer].source, f"{QUIZ_TOPK}: answer cell {answer} has no {placeholder!r}"
+    query = "A dog is sleeping"   # the lecture's example: any text will do, the table must appear
+    typed = cells[answer].source.replace(placeholder, f"text = [{query!r}]")
+
+    notebook = Notebook(page, lab, QUIZ_TOPK)
+    notebook.type_into(answer, typed)
+    notebook.run_all()
+    for i in range(answer + 1):
+        assert not notebook.errors(i), f"{QUIZ_TOPK}: cell {i} shows an error: {notebook.errors(i)}"
+    for i in figures:   # the picture of the quiz's targets
+        shown = notebook.images(i)
+        assert shown and all(w > 100 and h > 100 for w, h in shown), (
+            f"{QUIZ_TOPK}: cell {i} should show the target dogs as an image; the page shows images {shown}")
+    notebook.cell(answer).locator(".jp-OutputArea").scroll_into_view_if_needed()
+    screenshot(page, "4_quiz_topk_rank_table")
+
+    printed = "\n".join(notebook.outputs(answer).all_text_contents())
+    header = next((line for line in printed.splitlines() if line.startswith("rank") and "score" in line), None)
+    assert header and query in header, (
+        f"{QUIZ_TOPK}: after running text = [{query!r}] the answer cell should print the rank table headed by "
+        f"that text; it printed:\n{printed}")
+    rows = [TABLE_ROW.match(line) for line in printed.splitlines()[printed.splitlines().index(header) + 1:]]
+    rows = [row for row in rows if row]
+    dogs = [path.name for path in data.dog_paths()]
+    targets = {dogs[i] for i in data.quiz2_targets()}
+    assert [int(row[1]) for row in rows] == list(range(1, len(dogs) + 1)), f"{QUIZ_TOPK}: rank table:\n{printed}"
+    assert sorted(row[2] for row in rows) == sorted(dogs), f"{QUIZ_TOPK}: every dog once in the table:\n{printed}"
+    scores = [float(row[3]) for row in rows]
+    assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores), (
+        f"{QUIZ_TOPK}: the table's cosine similarities should run from high to low:\n{printed}")
+    assert {row[2] for row in rows if row[4]} == targets, f"{QUIZ_TOPK}: ★ should mark {sorted(targets)}:\n{printed}"
+    top3 = re.findall(r"^- .*?(dog_\d+\.png)$", printed, flags=re.M)
+    assert top3 == [row[2] for row in rows[:3]], f"{QUIZ_TOPK}: the Top-3 list and the table disagree:\n{printed}"
