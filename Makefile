@@ -74,8 +74,10 @@ train: $(READY)
 evaluate: $(READY)
 	$(OFFLINE) $(PY) model/evaluate.py --write-card
 
+# JupyterLab on the whole course, opened at notebooks/: students reach the quizzes in release/, and nbgrader's
+# Validate button finds nbgrader_config.py in the working folder. tests/test_browser.py runs this recipe.
 lab: $(READY)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab --LabApp.default_url=/lab/tree/notebooks
 
 clean-venv:
 	rm -rf $(VENV)
