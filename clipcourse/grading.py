@@ -1,5 +1,6 @@
 """The quizzes' tests, kernel side: a guard that the read-only setup cell arms before any student code,
-and one check per quiz for the hidden tests. A check raises AssertionError with a Korean/English message.
+and one check per quiz for the hidden tests. A check raises AssertionError with a Korean/English message
+in short lines.
 
 Defences, each against something a student cell could do before the tests run:
 - Monkeypatching what the tests use (numpy.allclose, torch.allclose, builtins.print, Tensor or PIL
@@ -31,6 +32,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import textwrap
 import types
 import warnings
 from pathlib import Path
@@ -159,8 +161,17 @@ def setup(assignment: str):
 
 
 # ---- helpers for the checks ------------------------------------------------------------------------
+#: Longest line of a failure message. `nbgrader validate` cuts each line of a traceback after 87
+#: characters, the first one after "AssertionError: ", so both halves stay whole when short.
+MESSAGE_WIDTH = 64
+
+
 def _fail(quiz, ko, en):
-    raise AssertionError(f"[{quiz}] {ko}\n[{quiz}] {en}")
+    """Fail with the Korean message, then the English one, each wrapped into short lines."""
+    lines = []
+    for label, text in ((quiz, ko), (quiz.replace("퀴즈", "quiz"), en)):
+        lines += textwrap.wrap(f"[{label}] {text}", MESSAGE_WIDTH, break_on_hyphens=False, subsequent_indent="  ")
+    raise AssertionError("\n".join(lines))
 
 
 def _guard(quiz):
@@ -390,14 +401,33 @@ def _quiz6_probes(refs):
     return probes
 
 
+def _quiz6_mistake(answer, probe, first_answer, global_names):
+    """What a wrong Top-1 answer on a probe looks like it came from: (Korean, English), or None."""
+    query, images, names, accepted = probe
+    unit = np.asarray(images, dtype=np.float64)
+    dot = names[int(np.argmax(unit @ np.asarray(query, dtype=np.float64)[0]))]
+    if answer in (dot, os.path.basename(dot)) and dot not in accepted:
+        return ("가장 큰 내적(dot product)의 이미지입니다. 코사인 유사도를 쓰세요",
+                "it is the image with the largest dot product: use the cosine similarity")
+    right = names.index(sorted(accepted)[0])
+    if answer in (global_names[right], os.path.basename(global_names[right])):
+        return ("인자가 아닌 다른 목록(노트북의 image_filenames)의 이름입니다. 인자 image_filenames를 쓰세요",
+                "it comes from another list (the notebook's image_filenames): use the argument image_filenames")
+    if answer == first_answer:
+        return ("입력이 달라도 같은 답입니다. 인자로 받은 text_embedding과 image_embeddings를 쓰세요",
+                "it is the same answer as for the first input: use the arguments text_embedding and image_embeddings")
+    return None
+
+
 def check_quiz6(top1_filename):
     quiz = "퀴즈 6"
     _guard(quiz)
     refs = _refs(quiz)
     if not isinstance(top1_filename, types.FunctionType):
         _fail(quiz, "top1_filename 함수를 정의하세요.", "Define the function top1_filename.")
+    probes = _quiz6_probes(refs)
     answers = []
-    for query, images, names, accepted in _quiz6_probes(refs):
+    for query, images, names, accepted in probes:
         args = (torch.tensor(np.asarray(query, dtype=np.float32)), torch.tensor(np.asarray(images, dtype=np.float32)),
                 list(names))
         try:
@@ -405,20 +435,33 @@ def check_quiz6(top1_filename):
         except Exception as error:
             _fail(quiz, f"top1_filename이 오류를 냈습니다: {type(error).__name__}: {error}",
                   f"top1_filename raised {type(error).__name__}: {error}")
-        answers.append((answer, accepted))
+        answers.append(answer)
     _guard(quiz)  # the student's function ran in between
-    for number, (answer, accepted) in enumerate(answers):
+    first = None
+    for number, (answer, probe) in enumerate(zip(answers, probes)):
         if not (type(answer) is str or isinstance(answer, os.PathLike) and type(answer).__module__.startswith("pathlib")):
-            _fail(quiz, f"top1_filename은 image_filenames의 항목(파일 이름)을 돌려주어야 합니다 ({type(answer).__name__}).",
-                  f"top1_filename must return an element of image_filenames, got {type(answer).__name__}.")
-        if os.fspath(answer) not in accepted:
-            which = ("주어진 검색어의 Top-1이 아닙니다" if number == 0 else
-                     "다른 입력에서 틀렸습니다: 인자로 받은 text_embedding, image_embeddings, image_filenames와 "
-                     "코사인 유사도를 쓰세요")
-            why = ("is not the Top-1 of the given query" if number == 0 else
-                   "is wrong on other inputs: use the arguments text_embedding, image_embeddings, image_filenames "
-                   "and the cosine similarity")
-            _fail(quiz, f"top1_filename의 결과가 {which}.", f"top1_filename's answer {why}.")
+            _fail(quiz, f"top1_filename은 image_filenames의 항목이나 그 파일 이름을 돌려주어야 합니다 "
+                        f"(지금 {type(answer).__name__}: {answer!r:.60}).",
+                  f"top1_filename must return an entry of image_filenames or its file name, "
+                  f"got {type(answer).__name__}: {answer!r:.60}.")
+        got = os.fspath(answer)
+        first = got if number == 0 else first
+        accepted = probe[3]
+        if got in accepted or got in {os.path.basename(a) for a in accepted}:
+            continue
+        wanted = os.path.basename(sorted(accepted)[0])
+        if number == 0:
+            _fail(quiz, f"top1_filename이 {got!r}를 돌려주었습니다. 주어진 텍스트 {reference.QUIZ5_TEXT!r}의 Top-1은 "
+                        f"{wanted}입니다 (image_filenames의 항목 또는 그 파일 이름).",
+                  f"top1_filename returned {got!r}; the Top-1 of the given text {reference.QUIZ5_TEXT!r} is "
+                  f"{wanted} (the entry of image_filenames or its file name).")
+        why = _quiz6_mistake(got, probe, first, probes[0][2])
+        ko, en = why or ("인자로 받은 세 값과 코사인 유사도로 찾으세요",
+                         "search with the three arguments and the cosine similarity")
+        _fail(quiz, f"다른 입력(채점용 예 {number})에서 top1_filename이 {os.path.basename(got)!r}를 돌려주었습니다. "
+                    f"Top-1은 {wanted}입니다: {ko}.",
+              f"On another input (grading example {number}) top1_filename returned {os.path.basename(got)!r}, "
+              f"the Top-1 is {wanted}: {en}.")
 
 
 def check_quiz7(texts, number):
@@ -429,7 +472,11 @@ def check_quiz7(texts, number):
     targets = _STATE["targets"]["quiz7"]
     queries = _texts(texts, len(targets), quiz, "texts")
     scores = reference.cosine(_embed_texts(queries, quiz), refs.gallery)
-    top1 = refs.gallery_names[int(np.argmax(scores[number - 1]))]
+    row = scores[number - 1]
+    top1 = refs.gallery_names[int(np.argmax(row))]
     if top1 != targets[number - 1]:
-        _fail(quiz, f"채점 모델에서 {queries[number - 1]!r}의 Top-1은 {number}번 그림이 아닙니다 ({top1}).",
-              f"Under the grading model the Top-1 of {queries[number - 1]!r} is not picture {number} ({top1}).")
+        rank = int(np.sum(row > row[refs.gallery_names.index(targets[number - 1])])) + 1
+        _fail(quiz, f"채점 모델에서 {queries[number - 1]!r}의 Top-1은 {number}번 그림이 아니라 {top1}입니다 "
+                    f"({number}번 그림은 {rank}위).",
+              f"Under the grading model the Top-1 of {queries[number - 1]!r} is {top1}, not picture {number} "
+              f"(picture {number} ranks {rank}).")

@@ -1,5 +1,6 @@
 """The quizzes without nbgrader runs: notebook structure, the release's secrecy, the reference answers,
 and the hidden tests' checks called in-process on right, faked and tampered answers."""
+import ast
 import builtins
 import os
 import re
@@ -61,6 +62,38 @@ def test_release_holds_no_solution_and_no_hidden_test(assignment):
     assert not leaked, f"release/{assignment} shows solution or hidden-test lines: {leaked}"
 
 
+def _message_text(node):
+    """An assert message's text as the student will see it; each {…} stands for a 10-character value."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "{" + "…" * 8 + "}" for v in node.values)
+    return None
+
+
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_visible_hints_keep_both_languages_under_nbgrader_validate(assignment):
+    """`nbgrader validate` cuts every line after 87 characters (16 of them "AssertionError: " on the
+    first): each hint is short Korean lines, then short English lines."""
+    nb = qc.read(qc.notebook_path(qc.ROOT / "release", assignment))
+    checked = 0
+    for cell in nb.cells:
+        if not cell.metadata.get("nbgrader", {}).get("grade"):
+            continue
+        for node in ast.walk(ast.parse(cell.source)):
+            if isinstance(node, ast.Assert):
+                text = _message_text(node.msg)
+                assert text, f"release/{assignment}:{qc.grade_id(cell)} line {node.lineno}: an assert without a hint"
+                lines = text.split("\n")
+                hangul = [bool(re.search("[가-힣]", line)) for line in lines]
+                where = f"release/{assignment}:{qc.grade_id(cell)}: {text!r}"
+                assert hangul[0] and not hangul[-1] and hangul == sorted(hangul, reverse=True), \
+                    f"{where}: Korean lines first, then English lines"
+                assert all(len(line) <= grading.MESSAGE_WIDTH for line in lines), f"{where}: a line is too long"
+                checked += 1
+    assert checked >= 2
+
+
 def test_quiz_search_gives_the_reference_query():
     nb = qc.read(qc.notebook_path(qc.ROOT / "source", "quiz_search"))
     given = "\n".join(c.source for c in nb.cells)
@@ -75,6 +108,17 @@ def test_quiz7_has_five_pictures_with_texts():
     assert len({Path(f).stem.rsplit('_', 1)[0] for f in files}) == 5, "quiz 7's pictures should be of five categories"
     assert all((reference.data.data_dir() / f).is_file() for f in files)
 
+
+
+def test_quiz_answers_appear_nowhere_a_student_is_sent():
+    """The reference texts of quizzes 2 and 7 live only in source/'s solution cells: not in the helper
+    package, the released quizzes, the lecture notebooks or the READMEs."""
+    answers = [check_quizzes.quiz2_query()] + check_quizzes.quiz7_texts()
+    places = [*(qc.ROOT / "clipcourse").rglob("*.py"), *(qc.ROOT / "release").rglob("*.ipynb"),
+              *(qc.ROOT / "notebooks").rglob("*.ipynb"), qc.ROOT / "README.md", qc.ROOT / "data" / "README.md"]
+    leaks = [f"{path.relative_to(qc.ROOT)}: {answer!r}" for path in places if path.is_file()
+             for answer in answers if answer.lower() in path.read_text(encoding="utf-8").lower()]
+    assert len(places) > 10 and not leaks, f"quiz answers where students look: {leaks}"
 
 def test_quiz2_reference_query_is_one_text():
     assert isinstance(check_quizzes.quiz2_query(), str) and check_quizzes.quiz2_query().strip()
@@ -181,8 +225,17 @@ def armed(refs, monkeypatch):
 
 
 def fails(check, *args, match=None):
-    with pytest.raises(AssertionError, match=match):
+    """The check fails with a message whose Korean and English halves both survive `nbgrader validate`
+    (it cuts every line after 87 characters): short lines, Korean first, then English."""
+    with pytest.raises(AssertionError) as info:
         check(*args)
+    message = str(info.value)
+    lines = message.splitlines()
+    assert all(len(line) <= grading.MESSAGE_WIDTH for line in lines), f"lines too long for nbgrader validate:\n{message}"
+    hangul = [bool(re.search("[가-힣]", line)) for line in lines]
+    assert hangul[0] and not hangul[-1] and hangul.index(False) > 0, f"expected Korean lines, then English:\n{message}"
+    if match:
+        assert re.search(match, " ".join(message.split())), f"{match!r} not in:\n{message}"
 
 
 def gallery_paths(refs):
@@ -264,10 +317,25 @@ def test_quiz6_calls_the_function_on_inputs_it_cannot_foresee(armed):
         warnings.warn("a library warning")
         return right(text_embedding, image_embeddings, image_filenames)
 
-    grading.check_quiz6(right)
-    grading.check_quiz6(noisy)
-    for fake in (dot_product, hard_coded, other_query, global_names, lambda *a: top1):
-        fails(grading.check_quiz6, fake)
+    def base_name(text_embedding, image_embeddings, image_filenames):
+        return os.path.basename(right(text_embedding, image_embeddings, image_filenames))
+
+    def as_path(text_embedding, image_embeddings, image_filenames):
+        return Path(right(text_embedding, image_embeddings, image_filenames))
+
+    def index(text_embedding, image_embeddings, image_filenames):
+        return F.cosine_similarity(text_embedding, image_embeddings).argmax().item()
+
+    for accepted in (right, noisy, base_name, as_path):  # the entry of image_filenames, or its file name
+        grading.check_quiz6(accepted)
+    fails(grading.check_quiz6, dot_product, match="dot product")
+    fails(grading.check_quiz6, global_names, match="argument image_filenames")
+    fails(grading.check_quiz6, hard_coded, match="same answer as for the first input")
+    fails(grading.check_quiz6, lambda *a: top1, match="same answer as for the first input")
+    fails(grading.check_quiz6, other_query, match=r"returned '.*'; the Top-1 of the given text 'a cup of coffee' is "
+                                                  + re.escape(top1))
+    fails(grading.check_quiz6, index, match="got int")
+    fails(grading.check_quiz6, lambda *a: "cup", match="returned 'cup'")
     fails(grading.check_quiz6, "not a function")
 
 
