@@ -1,6 +1,7 @@
 """The quizzes' tests, kernel side: a guard that the read-only setup cell arms before any student code,
 and one check per quiz for the hidden tests. A check raises AssertionError with a Korean/English message
-in short lines.
+in short lines. Setup prints ``model: <label>`` (reference.model_label): the model that answers, which
+the class grader reads back from each submission to flag one answered under another model.
 
 Defences, each against something a student cell could do before the tests run:
 - Monkeypatching what the tests use (numpy.allclose, torch.allclose, builtins.print, Tensor or PIL
@@ -156,8 +157,19 @@ def setup(assignment: str):
         _prepare_references()  # before any student code: nothing can have been patched yet
     _STATE["snapshot"] = _snapshot()
     _STATE["foreign"] = _foreign_names(_STATE["snapshot"])
+    print(f"model: {_model_line(assignment)}")  # read back by the class grader (autograder/modelcheck.py)
     if _STATE["error"]:
         print(f"(채점 준비 문제 / grading setup problem: {_STATE['error']})")
+
+
+def _model_line(assignment):
+    """Which model answers this notebook, as reference.model_label prints it; "none" for quiz 1."""
+    if assignment not in NEEDS_REFERENCES:
+        return "none"
+    try:
+        return reference.model_label(_STATE["model"] or choose_model(verbose=False))
+    except Exception as error:  # e.g. CLIP_MODEL set to a folder that is not a model: the next cell says more
+        return f"unknown ({type(error).__name__}: {error})"
 
 
 # ---- helpers for the checks ------------------------------------------------------------------------

@@ -94,6 +94,24 @@ def test_visible_hints_keep_both_languages_under_nbgrader_validate(assignment):
     assert checked >= 2
 
 
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_every_korean_statement_has_its_english_line_beneath(assignment):
+    """Issue 14: each statement and rule of the quizzes (markdown) is Korean, then English right below it
+    (or, for a short line, an italic English part at its end)."""
+    nb = qc.read(qc.notebook_path(qc.ROOT / "source", assignment))
+    missing = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        lines = cell.source.splitlines() + [""]
+        for i, line in enumerate(lines[:-1]):
+            korean, after = re.search("[가-힣]", line), lines[i + 1]
+            if not korean or re.search(r"\*\([A-Za-z][^*]*\)\*$", line.strip()):
+                continue
+            if re.search("[가-힣]", after) or len(re.findall(r"[A-Za-z]{2,}", after)) < 3:
+                missing.append(line)
+    assert not missing, f"source/{assignment}: Korean lines without an English line beneath: {missing}"
+
 def test_quiz_search_gives_the_reference_query():
     nb = qc.read(qc.notebook_path(qc.ROOT / "source", "quiz_search"))
     given = "\n".join(c.source for c in nb.cells)
