@@ -60,20 +60,25 @@ def _show(value):
     return repr(value) if " " in value else value
 
 
+def differing(answers, real_clip):
+    """The questions whose answer is not the real CLIP's, in ``real_clip``'s order."""
+    missing = [question for question in real_clip if question not in answers]
+    if missing:
+        raise KeyError(f"compare: no answer given for {missing}; pass one answer per question in real_clip.")
+    return [question for question, expected in real_clip.items() if str(answers[question]) != str(expected)]
+
+
 def compare(model_name, answers, real_clip, language=None):
     """Print one verdict line and one line per question: the model's answer, ✔ or ✘ and the real CLIP's.
 
     ``answers``: {question: the answer the model gave}, e.g. ``{"cat.jpg": "A nuclear submarine"}``.
     ``real_clip``: {question: the real CLIP's answer} for the same questions.
-    Returns the questions whose answers differ (empty when the model agrees everywhere).
+    Prints only (a notebook cell shows no return value); ``differing`` gives the list for code.
     """
-    missing = [question for question in real_clip if question not in answers]
-    if missing:
-        raise KeyError(f"compare: no answer given for {missing}; pass one answer per question in real_clip.")
+    differ = differing(answers, real_clip)
     words = _WORDS[language or edition()]
     kind = which(model_name)
     who = words[kind].format(name=model_name)
-    differ = [question for question, expected in real_clip.items() if str(answers[question]) != str(expected)]
     verdict = ("real_" if kind == "real" else "") + ("differs" if differ else "same")
     print(words[verdict].format(who=who))
     for question, expected in real_clip.items():
@@ -81,4 +86,3 @@ def compare(model_name, answers, real_clip, language=None):
         if question in differ:
             line += f"   ({words['expected'].format(answer=_show(expected))})"
         print(line)
-    return differ

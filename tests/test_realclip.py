@@ -9,15 +9,14 @@ CAT = {"cat.jpg": "A cat"}
 
 
 def test_the_course_clip_is_named_as_such_when_it_differs(capsys):
-    differ = realclip.compare(OFFLINE_MODEL_DIR, {"cat.jpg": "A nuclear submarine"}, CAT, language="ko")
+    realclip.compare(OFFLINE_MODEL_DIR, {"cat.jpg": "A nuclear submarine"}, CAT, language="ko")
     printed = capsys.readouterr().out.splitlines()
-    assert differ == ["cat.jpg"]
     assert printed[0] == "강좌용 CLIP은 여기서 실제 CLIP과 다른 답을 냈습니다 (✘):"
     assert printed[1] == "  ✘ cat.jpg -> 'A nuclear submarine'   (실제 CLIP: 'A cat')"
 
 
 def test_agreement_is_said_too_and_nothing_is_marked_wrong(capsys):
-    assert realclip.compare(str(OFFLINE_MODEL_DIR), {"cat.jpg": "A cat"}, CAT, language="en") == []
+    realclip.compare(str(OFFLINE_MODEL_DIR), {"cat.jpg": "A cat"}, CAT, language="en")
     printed = capsys.readouterr().out
     assert printed.splitlines()[0] == "The course CLIP gave the same answer as the real CLIP here."
     assert "✘" not in printed and "  ✔ cat.jpg -> 'A cat'" in printed
@@ -25,7 +24,8 @@ def test_agreement_is_said_too_and_nothing_is_marked_wrong(capsys):
 
 def test_several_questions_mark_only_the_ones_that_differ(capsys):
     real = {"a bird": "bird", "a house": "house"}
-    assert realclip.compare("some/model", {"a bird": "bird", "a house": "tree"}, real, language="en") == ["a house"]
+    assert realclip.differing({"a bird": "bird", "a house": "tree"}, real) == ["a house"]
+    realclip.compare("some/model", {"a bird": "bird", "a house": "tree"}, real, language="en")
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "The model in use (some/model) answered differently from the real CLIP here (✘):"
     assert lines[1:] == ["  ✔ 'a bird' -> bird", "  ✘ 'a house' -> tree   (real CLIP: house)"]
