@@ -107,7 +107,10 @@ def test_lecture_notebook_shows_the_cat_and_the_bar_charts(lab, page):
 
 def test_quiz_cosine_read_only_cells_and_typed_answers(lab, page):
     cells = nbformat.read(lab.root / QUIZ_COSINE, as_version=4).cells
-    locked = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and cell.metadata.get("editable") is False]
+    # Read-only by nbgrader's marks (not by the "editable" flag the page obeys, which is what is under test):
+    # the setup and read-only cells, and the test cells.
+    locked = [i for i, cell in enumerate(cells) if cell.cell_type == "code" and not grading(cell).get("solution")
+              and (grading(cell).get("locked") or grading(cell).get("grade"))]
     answers = {i: solutions("quiz_cosine")[grading(cell)["grade_id"]]
                for i, cell in enumerate(cells) if grading(cell).get("solution")}
     assert locked and answers, f"{QUIZ_COSINE}: expected read-only cells and answer cells"
@@ -121,8 +124,8 @@ def test_quiz_cosine_read_only_cells_and_typed_answers(lab, page):
         if after != before:
             screenshot(page, "2_quiz_cosine_read_only_broken")
         assert after == before, (
-            f"{QUIZ_COSINE}: read-only cell {i} ({grading(cells[i]).get('grade_id')}) took the student's typing: "
-            f"{after!r}. nbgrader's generate_assignment must mark it \"editable\": false (LockCells); run `make release`")
+            f"{QUIZ_COSINE}: read-only cell {i} ({grading(cells[i]).get('grade_id')}) took the student's typing "
+            f"(it now ends {after[-60:]!r}). nbgrader's generate_assignment must mark it \"editable\": false (LockCells); run `make release`")
 
     for i, answer in answers.items():
         notebook.type_into(i, answer)
