@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import collect, gradebook, report
+from . import collect, gradebook, modelcheck, report
 from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, resolve_model, sandbox_spec,
                      unreadable_files, write_json)
 
@@ -318,6 +318,7 @@ def write_reports(course, results, settings, log=print):
     for assignment in sorted({r["assignment"] for r in results}):
         rows = [r for r in results if r["assignment"] == assignment]
         max_points = {assignment: max((report.totals(r, settings.quiz_pattern)[1] for r in rows), default=0)}
+        modelcheck.annotate(rows, course.submitted, course.autograded)  # which model answered
         csv_path = course.out / f"{assignment}.csv"
         csv_path.write_text(report.csv_text(rows, settings.quiz_pattern, max_points))
         table = report.summary_table(rows, settings.quiz_pattern)

@@ -4,6 +4,8 @@ import io
 import re
 import statistics
 
+from . import modelcheck
+
 OUTCOMES = ("passed", "failed", "error", "timeout", "not run")
 
 
@@ -48,13 +50,16 @@ def csv_text(results, pattern, max_by_assignment):
     quizzes = quiz_columns(results, pattern)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["student", "assignment", "status", "score", "max_score", *quizzes, "reason", "notes", "flags"])
+    models = any("model" in r for r in results)  # modelcheck.annotate ran (class grading)
+    writer.writerow(["student", "assignment", "status", "score", "max_score", *quizzes, "reason", "notes", "flags"]
+                    + (modelcheck.CSV_COLUMNS if models else []))
     for r in sorted(results, key=lambda r: (r["assignment"], r["student"])):
         score, max_score, per_quiz = totals(r, pattern)
         max_score = max_score or max_by_assignment.get(r["assignment"], 0)
         writer.writerow([r["student"], r["assignment"], r["status"], _fmt(score), _fmt(max_score),
                          *[_fmt(per_quiz[q]) if q in per_quiz else "" for q in quizzes],
-                         r.get("reason", ""), " | ".join(r.get("notes", [])), " | ".join(r.get("flags", []))])
+                         r.get("reason", ""), " | ".join(r.get("notes", [])), " | ".join(r.get("flags", []))]
+                        + (modelcheck.csv_values(r) if models else []))
     return out.getvalue()
 
 
@@ -91,4 +96,5 @@ def summary_table(results, pattern):
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     lines.append("")
     lines.append(f"{len(results)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+    lines += modelcheck.summary_lines(results)
     return "\n".join(lines)
