@@ -9,22 +9,33 @@ Two layouts are read:
 Every file is read here first, so that an empty file, invalid JSON or something that is not a
 notebook becomes a row with a reason instead of a crash later. A notebook under another name
 than the assignment's is renamed when there is no doubt which one it is.
+
+Student names are kept exactly as the folder or file carries them (Hangul, spaces, dots, long
+names): that is the CSV's ``student`` column. nbgrader gets a safe, unique id for its folders and
+gradebook (``student_id``). Every entry of the submissions folder becomes a row or a line in
+``Found.skipped`` saying why it was not graded; FIFOs, devices and sockets are never opened.
 """
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import shutil
+import stat
+import unicodedata
 from pathlib import Path
 
 import nbformat
 
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
+#: What file managers, archives and Jupyter leave next to submissions: skipped with a line, never a row.
+SYSTEM_ENTRIES = {".ipynb_checkpoints", ".DS_Store", "__MACOSX", ".git", "Thumbs.db", "desktop.ini", ".Trash"}
 
 
 @dataclasses.dataclass
 class Submission:
-    student: str
+    student: str         # nbgrader's id (folder name, gradebook key): see student_id
     assignment: str
     files: dict          # notebook name (without .ipynb) -> Path of the student's file
     extra: list          # other files of the submission (relative Paths under ``base``)
@@ -32,20 +43,62 @@ class Submission:
     problem: str = ""    # why it cannot be graded ("" when it can)
     notes: list = dataclasses.field(default_factory=list)
     digest: str = ""     # sha256 of everything submitted (resume key)
+    name: str = ""       # the student's name exactly as submitted (the CSV's student column)
+
+
+class Found(list):
+    """The submissions, plus ``skipped``: (entry, why) for everything in the folder that is not one."""
+
+    def __init__(self, items=(), skipped=()):
+        super().__init__(items)
+        self.skipped = list(skipped)
+
+
+def display_name(name):
+    """The name as text: bytes that are not UTF-8 (``surrogateescape``) are shown as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def student_id(name):
-    cleaned = _UNSAFE.sub("_", name).strip("._")
-    return cleaned or "unnamed"
+    """A safe, unique nbgrader id for a student name: the name itself when it is a plain short ASCII
+    id, else an ASCII hint followed by a hash of the exact name (two different names never share one)."""
+    if _SAFE.fullmatch(name):
+        return name
+    ascii_hint = unicodedata.normalize("NFKD", display_name(name)).encode("ascii", "ignore").decode()
+    hint = _UNSAFE.sub("_", ascii_hint).strip("._-")[:40].rstrip("._-") or "student"
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{hint}-{digest[:10]}"
+
+
+def _kind(path):
+    """'file', 'dir', 'link' or what else it is (a FIFO, a device …), from lstat: nothing is opened."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as error:
+        return f"unreadable ({error.strerror})"
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return {stat.S_IFIFO: "FIFO", stat.S_IFCHR: "character device", stat.S_IFBLK: "block device",
+            stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "special file")
 
 
 def read_notebook(path):
-    """``(notebook, "")`` or ``(None, reason)`` for an unreadable file."""
+    """``(notebook, "")`` or ``(None, reason)`` for an unreadable file (never opens a non-regular file)."""
     path = Path(path)
+    kind = _kind(path)
+    if kind == "link":
+        return None, f"{path.name} is a symbolic link, not a file: not graded"
+    if kind != "file":
+        return None, f"{path.name} is not a regular file ({kind}): not opened"
     try:
-        raw = path.read_bytes()
+        with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK)) as f:
+            raw = f.read()
     except OSError as error:
-        return None, f"could not be read ({error.strerror})"
+        return None, f"{path.name} could not be read ({error.strerror})"
     if not raw.strip():
         return None, f"{path.name} is empty"
     try:
@@ -54,6 +107,8 @@ def read_notebook(path):
         return None, f"{path.name} is not text (not a notebook)"
     except json.JSONDecodeError as error:
         return None, f"{path.name} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+    except RecursionError:
+        return None, f"{path.name} is JSON nested too deeply to be a notebook"
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, f"{path.name} is JSON but not a Jupyter notebook (no cells)"
     try:
@@ -64,55 +119,124 @@ def read_notebook(path):
 
 
 def grade_ids(nb):
-    return {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells} - {None}
+    ids = set()
+    for c in nb.cells:
+        meta = c.metadata.get("nbgrader")
+        if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
+            ids.add(meta["grade_id"])
+    return ids
 
 
 def _digest(paths):
     h = hashlib.sha256()
     for p in sorted(paths):
-        h.update(p.name.encode())
-        h.update(Path(p).read_bytes())
+        h.update(os.fsencode(Path(p).name))
+        if _kind(p) == "file":
+            h.update(Path(p).read_bytes())
+        else:
+            h.update(_kind(p).encode())
     return h.hexdigest()[:16]
 
 
+def _entries(folder):
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
+
+
+def _regular_tree(top):
+    """(regular files, symbolic links, other special files) under ``top``; links are never followed."""
+    files, links, special = [], [], []
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            kind = _kind(path)
+            if kind == "link":
+                links.append(path)
+            elif kind == "file":
+                files.append(path)
+            elif kind != "dir":
+                special.append((path, kind))
+    return sorted(files), sorted(links), sorted(special)
+
+
 def find(directory, course, assignment=None):
-    """All submissions in ``directory`` (either layout), one per (student, assignment)."""
+    """All submissions in ``directory`` (either layout), one per (student name, assignment), and a line
+    for every entry that is not graded (``Found.skipped``)."""
     directory = Path(directory).resolve()
     if not directory.is_dir():
         raise FileNotFoundError(f"no such folder: {directory}")
     known = course.assignments()
     if assignment and assignment not in known:
         raise ValueError(f"assignment {assignment!r} is not in {course.source} (found: {', '.join(known) or 'none'})")
-    entries = sorted(directory.iterdir())
-    flat = [p for p in entries if p.suffix == ".ipynb" and (p.is_file() or p.is_symlink())]
-    nested = [p for p in entries if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
-    found = [_from_flat(p, course, known, assignment) for p in flat]
-    for student_dir in nested:
-        folders = sorted(p for p in student_dir.iterdir()
-                         if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
-        matched = [p for p in folders if p.name in known and (not assignment or p.name == assignment)]
-        for adir in matched:
-            found.append(_from_nbgrader(student_dir.name, adir, course))
-        strays = [p for p in folders if p.name not in known and any(p.glob("*.ipynb"))]
-        if not matched and strays:  # a misnamed assignment folder still gets a row
-            found.append(_stray_folder(student_dir.name, strays, course, known, assignment))
-    return _dedupe(found)
+    found, skipped = [], []
+    for entry in _entries(directory):
+        name, kind = entry.name, _kind(entry)
+        label = display_name(name)
+        if name in SYSTEM_ENTRIES:
+            skipped.append((label, "a system file or folder, not a submission"))
+        elif name.endswith(".ipynb") and kind != "dir":
+            found.append(_from_flat(entry, course, known, assignment))
+        elif kind == "link":
+            skipped.append((label, "a symbolic link: never followed"))
+        elif kind == "dir":
+            subs, lines = _from_student_dir(entry, course, known, assignment)
+            found += subs
+            skipped += lines
+        elif kind == "file":
+            skipped.append((label, "not a notebook (.ipynb) and not a student folder"))
+        else:
+            skipped.append((label, f"not a regular file ({kind}): not opened"))
+    return Found(_unique_ids(_dedupe(found)), skipped)
 
 
-def _stray_folder(student, folders, course, known, assignment):
+def _from_student_dir(student_dir, course, known, assignment):
+    student = student_dir.name
+    folders, loose = [], []
+    for p in _entries(student_dir):
+        kind = _kind(p)
+        if kind == "dir" and p.name not in SYSTEM_ENTRIES:
+            folders.append(p)
+        elif p.name.endswith(".ipynb") and kind == "file":
+            loose.append(p)
+    matched = [p for p in folders if p.name in known and (not assignment or p.name == assignment)]
+    subs = [_from_nbgrader(student, adir, course) for adir in matched]
+    label = display_name(student)
+    lines = [(f"{label}/{display_name(p.name)}", f"another assignment (graded: {assignment})")
+             for p in folders if p.name in known and p not in matched]
+    strays = [p for p in folders if p.name not in known and _has_notebook(p)]
+    if not matched and (strays or loose):  # a misnamed assignment folder (or none) still gets a row
+        subs.append(_stray_folder(student_dir, strays + ([student_dir] if loose else []), course, known, assignment))
+    elif not subs and not lines:
+        lines.append((label, "a folder with no assignment folder and no notebook inside"))
+    return subs, lines
+
+
+def _has_notebook(folder):
+    return any(p.name.endswith(".ipynb") and _kind(p) == "file" for p in _entries(folder))
+
+
+def _notebooks_in(folder):
+    return [p for p in _entries(folder) if p.name.endswith(".ipynb") and _kind(p) == "file"]
+
+
+def _stray_folder(student_dir, folders, course, known, assignment):
     """``<student>/<folder>/`` where no folder is an assignment: the notebooks' grade cells decide."""
+    student = student_dir.name
     for folder in folders:
-        for path in sorted(p for p in folder.glob("*.ipynb") if not p.is_symlink()):
+        for path in _notebooks_in(folder):
             nb, _ = read_notebook(path)
             match = _best_match(nb, [assignment] if assignment else known, course) if nb else None
             if match:
-                sub = _from_nbgrader(student, folder, course, match[0])
-                sub.notes.append(f"folder {folder.name!r} graded as {match[0]}")
+                sub = _from_nbgrader(student, folder, course, match[0], shallow=folder == student_dir)
+                where = "the student's folder itself" if folder == student_dir else f"folder {display_name(folder.name)!r}"
+                sub.notes.append(f"{where} graded as {match[0]}")
                 return sub
-    names = ", ".join(repr(f.name) for f in folders)
-    sub = Submission(student_id(student), assignment or "unknown", {}, [], None,
+    names = ", ".join(repr(display_name(f.name)) for f in folders)
+    sub = Submission(student_id(student), assignment or "unknown", {}, [], None, name=display_name(student),
                      problem=f"no folder named after an assignment (found {names}) and no notebook with its grade cells")
-    sub.digest = _digest([p for f in folders for p in f.glob("*.ipynb")])
+    sub.digest = _digest([p for f in folders for p in _notebooks_in(f)])
     return sub
 
 
@@ -135,12 +259,12 @@ def _best_match(nb, candidates, course):
 
 
 def _from_flat(path, course, known, assignment):
-    student = student_id(path.stem)
+    name = path.name[: -len(".ipynb")]
+    sub = Submission(student_id(name), assignment or (known[0] if len(known) == 1 else ""), {}, [], None,
+                     name=display_name(name))
     nb, problem = read_notebook(path)
-    if path.is_symlink():  # it could point at another student's file or at the grader's secrets
-        nb, problem = None, f"{path.name} is a symbolic link, not a file: not graded"
-    sub = Submission(student, assignment or (known[0] if len(known) == 1 else ""), {}, [], None)
-    sub.digest = _digest([path]) if not path.is_symlink() else hashlib.sha256(str(path).encode()).hexdigest()[:16]
+    sub.digest = _digest([path]) if _kind(path) == "file" else \
+        hashlib.sha256(os.fsencode(path) + _kind(path).encode()).hexdigest()[:16]
     if problem:
         sub.problem = problem
         sub.assignment = sub.assignment or "unknown"
@@ -152,28 +276,32 @@ def _from_flat(path, course, known, assignment):
             match = (sub.assignment, notebooks[0])
         else:
             sub.assignment = sub.assignment or "unknown"
-            sub.problem = (f"{path.name}: could not tell which assignment/notebook it is (no known grade cells); "
-                           "pass --assignment")
+            sub.problem = (f"{display_name(path.name)}: could not tell which assignment/notebook it is (no known "
+                           "grade cells); pass --assignment")
             return sub
-    sub.assignment, name = match
-    sub.files[name] = path
-    if path.stem != name:
-        sub.notes.append(f"graded {path.name} as {name}.ipynb")
+    sub.assignment, notebook = match
+    sub.files[notebook] = path
+    if name != notebook:
+        sub.notes.append(f"graded {display_name(path.name)} as {notebook}.ipynb")
     return sub
 
 
-def _from_nbgrader(student, adir, course, assignment=None):
+def _from_nbgrader(student, adir, course, assignment=None, shallow=False):
     assignment = assignment or adir.name
-    sub = Submission(student_id(student), assignment, {}, [], adir)
-    if sub.student != student:
-        sub.notes.append(f"student id {student!r} written as {sub.student!r}")
+    sub = Submission(student_id(student), assignment, {}, [], adir, name=display_name(student))
     expected = course.notebooks(assignment)
-    links = sorted(p for p in adir.rglob("*") if p.is_symlink())
+    files, links, special = _regular_tree(adir)
+    if shallow:  # notebooks lying in the student's own folder: only that folder's files
+        files = [p for p in files if p.parent == adir]
+        links = [p for p in links if p.parent == adir]
+        special = [(p, k) for p, k in special if p.parent == adir]
     if links:
-        sub.notes.append("ignored symbolic links: " + ", ".join(str(p.relative_to(adir)) for p in links[:5]))
-    notebooks = sorted(p for p in adir.glob("*.ipynb") if p.is_file() and not _under_link(p, adir))
-    sub.extra = sorted(p.relative_to(adir) for p in adir.rglob("*") if p.is_file() and not _under_link(p, adir)
-                       and p.suffix != ".ipynb" and ".ipynb_checkpoints" not in p.parts)
+        sub.notes.append("ignored symbolic links: " + ", ".join(display_name(str(p.relative_to(adir))) for p in links[:5]))
+    for path, kind in special[:5]:
+        sub.notes.append(f"ignored {display_name(str(path.relative_to(adir)))}: not a regular file ({kind}), not opened")
+    notebooks = [p for p in files if p.parent == adir and p.name.endswith(".ipynb")]
+    sub.extra = [p.relative_to(adir) for p in files
+                 if not p.name.endswith(".ipynb") and ".ipynb_checkpoints" not in p.parts]
     sub.digest = _digest(notebooks + [adir / e for e in sub.extra])
     unread = []
     for path in notebooks:
@@ -190,9 +318,9 @@ def _from_nbgrader(student, adir, course, assignment=None):
         name = match[1] if match else (missing[0] if len(missing) == 1 and len(strays) == 1 else None)
         if name and name not in sub.files:
             sub.files[name] = path
-            sub.notes.append(f"graded {path.name} as {name}.ipynb")
+            sub.notes.append(f"graded {display_name(path.name)} as {name}.ipynb")
         else:
-            sub.notes.append(f"ignored {path.name} (not a notebook of {assignment})")
+            sub.notes.append(f"ignored {display_name(path.name)} (not a notebook of {assignment})")
     for name, path in sub.files.items():
         _, problem = read_notebook(path)
         if problem:
@@ -206,25 +334,29 @@ def _from_nbgrader(student, adir, course, assignment=None):
     return sub
 
 
-def _under_link(path, top):
-    """True if ``path`` or a folder between ``top`` and it is a symbolic link (never followed)."""
-    while path != top:
-        if path.is_symlink():
-            return True
-        path = path.parent
-    return False
-
-
 def _dedupe(found):
+    """One submission per (exact name, assignment): a second one for the same name is noted, never merged
+    with another student's."""
     seen, result = {}, []
     for sub in found:
-        key = (sub.student, sub.assignment)
+        key = (sub.name, sub.assignment)
         if key in seen:
-            seen[key].notes.append(f"a second submission for {sub.student} was ignored")
+            seen[key].notes.append(f"a second submission for {sub.name} was ignored")
             continue
         seen[key] = sub
         result.append(sub)
-    return sorted(result, key=lambda s: (s.assignment, s.student))
+    return result
+
+
+def _unique_ids(found):
+    """Different names always get different nbgrader ids (a name may look like another's generated id)."""
+    owner = {}
+    for sub in sorted(found, key=lambda s: (s.student != s.name, s.name)):  # plain ids keep their own name
+        if owner.setdefault((sub.student, sub.assignment), sub.name) != sub.name:
+            digest = hashlib.sha256(sub.name.encode("utf-8", "surrogateescape")).hexdigest()
+            sub.student = f"{student_id(sub.name).rsplit('-', 1)[0]}-{digest[:24]}"
+            owner[(sub.student, sub.assignment)] = sub.name
+    return sorted(found, key=lambda s: (s.assignment, s.name))
 
 
 def install(sub, course):
@@ -237,7 +369,7 @@ def install(sub, course):
     dest.mkdir(parents=True)
     for rel in sub.extra:
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(sub.base / rel, dest / rel)
+        shutil.copy2(sub.base / rel, dest / rel, follow_symlinks=False)
     for name, path in sub.files.items():
-        shutil.copy2(path, dest / f"{name}.ipynb")
+        shutil.copy2(path, dest / f"{name}.ipynb", follow_symlinks=False)
     return dest

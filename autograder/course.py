@@ -220,12 +220,16 @@ def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs
     support = os.path.join(job_dir, "support")
     os.makedirs(support, exist_ok=True)
     shutil.copy(PACKAGE_DIR / "guard.py", os.path.join(support, "_autograder_guard.py"))
+    shutil.copy(PACKAGE_DIR / "start.py", os.path.join(support, "_autograder_start.py"))
+    shutil.copy(PACKAGE_DIR / "values.py", os.path.join(support, "_autograder_values.py"))
+    start = os.path.join(job_dir, "start")  # an empty folder the kernel starts in (see start.py)
+    os.makedirs(start, exist_ok=True)
     home = "/tmp/home" if settings.sandbox else os.path.join(job_dir, "home")
     os.makedirs(os.path.join(job_dir, "home"), exist_ok=True)
     env = {
         "PATH": f"{sys.prefix}/bin:/usr/local/bin:/usr/bin:/bin",
         "HOME": home, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
-        "PYTHONPATH": support, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0",
+        "PYTHONPATH": os.pathsep.join([support, str(course.root)]), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0", "PYTHONSAFEPATH": "1",
         "IPYTHONDIR": f"{home}/.ipython", "MPLCONFIGDIR": f"{home}/.matplotlib",
         "MPLBACKEND": "module://matplotlib_inline.backend_inline",
         "HF_HOME": f"{home}/hf", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
@@ -233,23 +237,20 @@ def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs
         "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
         "OPENBLAS_NUM_THREADS": str(threads), "MALLOC_ARENA_MAX": "2",
     }
-    readonly = list(SYSTEM_READONLY) + [sys.base_prefix, sys.prefix, support] + course_paths(course)
+    readonly = list(SYSTEM_READONLY) + [sys.base_prefix, sys.prefix, support, start] + course_paths(course)
     if os.environ.get("CLIP_COURSE_DATA"):
         env["CLIP_COURSE_DATA"] = os.environ["CLIP_COURSE_DATA"]
         readonly.append(os.environ["CLIP_COURSE_DATA"])
     if model_dir:
         env["CLIP_MODEL"] = model_dir
         readonly.append(model_dir)
-    if reference_dir:
-        env["CLIP_COURSE_CACHE"] = str(reference_dir)
-        readonly.append(str(reference_dir))
     readonly += [str(Path(p).resolve()) for p in settings.extra_readonly]
     env["AUTOGRADER_TRUSTED"] = os.pathsep.join(p for p in readonly if p not in SYSTEM_READONLY or p == "/usr")
     env["AUTOGRADER_PRELOAD"] = ",".join(settings.preload)
-    env["CLIP_COURSE_GRADING"] = "1"  # the quizzes' setup cell then prepares references before student code
     uid = UID_BASE + slot
     return {
         "uid": uid, "gid": uid,
+        "start_dir": start,
         "readonly": readonly,
         "env": env,
         "limits": {

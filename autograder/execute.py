@@ -26,10 +26,27 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode
+
+from . import verdict
+from .feedback import split_hidden
 
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 GUARD_TIMEOUT = 60
+ERROR_TEXT, ERROR_LINE, ERROR_LINES = 4000, 2000, 40  # an error's message, one traceback line, lines kept
+
+
+def _shorten(text, limit):
+    return text if len(text) <= limit else text[: limit - 40] + f" … [{len(text) - limit + 40} characters cut]"
+
+
+def _size(content):
+    """Bytes an output message would add to the notebook (its text, data, metadata and traceback)."""
+    size = len(str(content.get("text", ""))) + len(str(content.get("evalue", "")))
+    for table in (content.get("data"), content.get("metadata")):
+        if isinstance(table, dict):
+            size += sum(len(str(key)) + len(str(value)) for key, value in table.items())
+    return size + sum(len(str(line)) for line in content.get("traceback", []) or [])
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -53,8 +70,8 @@ class SandboxKernelManager(AsyncKernelManager):
 
     def format_kernel_cmd(self, extra_arguments=None):
         cmd = super().format_kernel_cmd(extra_arguments)
-        if self.guard:
-            cmd.append("--IPKernelApp.extensions=['_autograder_guard']")
+        extensions = ["_autograder_start"] + (["_autograder_guard"] if self.guard else [])
+        cmd.append(f"--IPKernelApp.extensions={extensions!r}")
         spec = dict(self.sandbox_spec)
         spec.update(
             root=os.path.join(self.job_dir, "root"),
@@ -123,6 +140,11 @@ class SafeExecute(Execute):
     events_file = Unicode(help="where to write what happened (timeouts, tampering, ...)").tag(config=True)
     notebook_timeout = Integer(1800, help="seconds for the whole notebook").tag(config=True)
     output_limit = Integer(2_000_000, help="bytes of output kept per cell").tag(config=True)
+    notebook_output_limit = Integer(10_000_000, help="bytes of output kept for the whole notebook").tag(config=True)
+    source_dir = Unicode("", help="the assignment's source folder: test cells whose hidden tests are calls of the "
+                             "course's checks are decided by the grader (verdict.py)").tag(config=True)
+    data_dirs = List(Unicode(), help="folders of the course's own pictures (images are compared by pixel hash)"
+                     ).tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -161,14 +183,34 @@ class SafeExecute(Execute):
         self._started = monotonic()
         self._stop = None
         self._output_bytes = {}
+        self._output_total = 0
         self._guard_seen = False
         self._truncated = set()
-        self._events = {"timeouts": [], "tamper": [], "truncated": [], "stopped": None, "threads": 0}
+        self._events = {"timeouts": [], "tamper": [], "truncated": [], "stopped": None, "threads": 0,
+                        "verdicts": {}}
+        self._trusted = self._load_trusted(resources or {})
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            if self._trusted:
+                self._trusted.join()
             self._events["run_seconds"] = round(monotonic() - self._started, 2)  # kernel start + all cells
             self._write_events()
+
+    def _load_trusted(self, resources):
+        name = resources.get("unique_key") or resources.get("metadata", {}).get("name")
+        path = os.path.join(self.source_dir, f"{name}.ipynb") if self.source_dir and name else ""
+        if not os.path.isfile(path):
+            return None
+        import nbformat
+
+        trusted = verdict.Trusted(nbformat.read(path, as_version=4), self.data_dirs)
+        trusted.start()
+        return trusted if trusted.needed else None
+
+    def _plan(self, cell):
+        return self._trusted.plans.get(_nbgrader(cell).get("grade_id")) if self._trusted and is_test_cell(cell) \
+            else None
 
     def _write_events(self):
         if self.events_file:
@@ -192,25 +234,36 @@ class SafeExecute(Execute):
             cell.outputs = [_error_output("NotRun", f"not run: {self._stop}")]
             return cell, self.resources
         instructor = is_instructor_cell(cell)
+        trusted = self._plan(cell)
         if self.guard and instructor:
-            self._run_guard(cell, index, "before")
+            self._run_guard(cell, index, "before", fatal=not trusted)
             if self._stop:
                 cell.outputs = [_error_output("NotRun", f"not run: {self._stop}")]
                 return cell, self.resources
+        if not trusted and is_test_cell(cell):
+            self._events["verdicts"][_nbgrader(cell)["grade_id"]] = {"how": "kernel"}
+        full = cell.source
+        if trusted:  # the hidden tests never reach the kernel: only the visible hint runs there
+            cell.source = "\n".join(split_hidden(full)[0])
         try:
             cell = self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
+            cell.source = full
             reason = self.km.kernel_end() if self.sandbox else "the kernel died"
             cell.outputs.append(_error_output("KernelDied", reason))
             self._stop_here("kernel-died", f"{reason} in {self._where(cell, index)}", index)
             return cell, self.resources
         except CellTimeoutError:  # interrupted after the time limit but never answered
+            cell.source = full
             cell.outputs.append(_error_output("CellTimeoutError", "the cell did not stop after its time limit"))
             self._events["timeouts"].append(self._where(cell, index))
             self._stop_here("timeout", f"{self._where(cell, index)} did not stop after its time limit", index)
             self._kill()
             return cell, self.resources
+        cell.source = full
         errors = [o for o in cell.outputs if o.output_type == "error"]
+        if trusted and not any(o.ename in ("CellTimeoutError", "MemoryError") for o in errors):
+            self._decide(cell, index, trusted)
         if any(o.ename == "CellTimeoutError" for o in errors):
             self._events["timeouts"].append(self._where(cell, index))
             if self._budget_binds:
@@ -226,20 +279,116 @@ class SafeExecute(Execute):
         return cell, self.resources
 
     # -- output cap ----------------------------------------------------------------------------
-    def output(self, outs, msg, display_id, cell_index):
-        content = msg.get("content", {})
-        size = len(content.get("text", "")) + sum(len(str(v)) for v in content.get("data", {}).values()) \
-            + sum(len(line) for line in content.get("traceback", []))
+    def _cut(self, cell_index):
+        if cell_index not in self._truncated:
+            self._truncated.add(cell_index)
+            self._events["truncated"].append(self._where(self.nb.cells[cell_index], cell_index))
+            return True
+        return False
+
+    def _charge(self, cell_index, size):
+        """Count ``size`` bytes against the cell's and the notebook's caps; False when over either."""
         used = self._output_bytes.get(cell_index, 0) + size
+        total = self._output_total + size
+        if used > self.output_limit or total > self.notebook_output_limit:
+            return False
         self._output_bytes[cell_index] = used
-        if used > self.output_limit and msg.get("msg_type") != "error":
-            if cell_index not in self._truncated:
-                self._truncated.add(cell_index)
-                self._events["truncated"].append(self._where(self.nb.cells[cell_index], cell_index))
+        self._output_total = total
+        return True
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Every output path is capped: streams, display data, results and errors (errors are kept,
+        shortened, because they decide a test's outcome)."""
+        content = msg.get("content", {})
+        if msg.get("msg_type") == "error":
+            content["evalue"] = _shorten(str(content.get("evalue", "")), ERROR_TEXT)
+            lines = [_shorten(str(line), ERROR_LINE) for line in content.get("traceback", []) or []]
+            content["traceback"] = lines[:ERROR_LINES // 2] + lines[-ERROR_LINES // 2:] if len(lines) > ERROR_LINES \
+                else lines
+            self._charge(cell_index, _size(content))
+            return super().output(outs, msg, display_id, cell_index)
+        if not self._charge(cell_index, _size(content)):
+            if self._cut(cell_index):
                 outs.append(NotebookNode(output_type="stream", name="stdout",
                                          text=f"\n[output cut by the autograder after {self.output_limit} bytes]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
+
+    def _update_display_id(self, display_id, msg):
+        """A display update rewrites every output showing that id: it costs its size once per such output."""
+        places = self._display_id_map.get(display_id, {})
+        size = _size(msg.get("content", {}))
+        for cell_index, indices in places.items():
+            if not self._charge(cell_index, size * len(indices)):
+                self._cut(cell_index)
+                return None
+        return super()._update_display_id(display_id, msg)
+
+    # -- the trusted verdict -------------------------------------------------------------------
+    async def _async_expression(self, expression, timeout):
+        """Evaluate ``expression`` in the kernel (a silent request); the reply message or None."""
+        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"v": expression},
+                                 allow_stdin=False, stop_on_error=False)
+        deadline = monotonic() + timeout
+        while monotonic() < deadline:
+            try:
+                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=deadline - monotonic()))
+            except Empty:
+                break
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+        return None
+
+    def _kernel_value(self, expression, what):
+        """Plain data from the kernel (see values.py), parsed strictly; raises verdict.Malformed."""
+        timeout = max(30, int(self.timeout or 300))
+        msg = run_sync(self._async_expression)(expression, timeout)
+        if msg is None:
+            if run_sync(self.km.is_alive)():
+                run_sync(self.km.interrupt_kernel)()
+                raise verdict.Malformed(f"{what} did not answer within {timeout} s")
+            raise verdict.Malformed(f"the kernel died while the grader read {what}")
+        try:
+            value = msg["content"]["user_expressions"]["v"]
+        except (KeyError, TypeError):
+            raise verdict.Malformed(f"the kernel did not hand over {what}") from None
+        if not isinstance(value, dict) or value.get("status") != "ok":
+            why = f"{value.get('ename')}: {value.get('evalue')}" if isinstance(value, dict) else "no reply"
+            raise verdict.Malformed(f"the kernel could not hand over {what} ({why})"[:400])
+        return verdict.parse_reply(value.get("data", {}).get("text/plain"))
+
+    def _call_in_kernel(self, name, payload):
+        return self._kernel_value(f"__import__('_autograder_values').call({name!r}, {payload!r})",
+                                  f"{name}'s answer")
+
+    def _decide(self, cell, index, calls):
+        gid = _nbgrader(cell)["grade_id"]
+        names = self._trusted.variables(gid)
+        try:
+            values = self._kernel_value(f"__import__('_autograder_values').dump({names!r})",
+                                        ", ".join(names) or "the values") if names else {}
+            passed, reason = self._trusted.decide(gid, values, self._call_in_kernel)
+        except verdict.Malformed as error:
+            passed, reason = False, str(error)
+        self._events["verdicts"][gid] = {"how": "grader", "passed": passed, "reason": reason[:1000]}
+        outputs = []
+        for out in cell.outputs:
+            if out.output_type == "error":  # the visible test: a hint, never the score
+                outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                            text=f"[보이는 테스트 / visible test (a hint)] {out.ename}: {out.evalue}\n"))
+            elif out.output_type == "execute_result":  # no partial credit from a value the notebook shows
+                outputs.append(NotebookNode(output_type="display_data", data=out.get("data", {}),
+                                            metadata=out.get("metadata", {})))
+            elif out.output_type == "stream" and out.name == "stderr":
+                outputs.append(NotebookNode(output_type="stream", name="stdout", text=out.text))
+            else:
+                outputs.append(out)
+        if passed:
+            outputs.append(NotebookNode(output_type="stream", name="stdout",
+                                        text="✔ 채점 통과 / passed (checked by the grader, outside this notebook)\n"))
+        else:
+            outputs.append(_error_output("AssertionError", reason))
+        cell.outputs = outputs
 
     # -- guard ---------------------------------------------------------------------------------
     async def _async_guard_reply(self, mode):
@@ -257,7 +406,7 @@ class SafeExecute(Execute):
                 return nonce, msg
         return nonce, None
 
-    def _run_guard(self, cell, index, mode):
+    def _run_guard(self, cell, index, mode, fatal=True):
         try:
             nonce, msg = run_sync(self._async_guard_reply)(mode)
             value = msg["content"]["user_expressions"]["g"]
@@ -270,6 +419,11 @@ class SafeExecute(Execute):
             raise
         except Exception:
             alive = run_sync(self.km.is_alive)()
+            if alive and not fatal:  # the grader decides this test: a broken guard changes no score
+                self._events["tamper"].append({"cell": index, "grade_id": _nbgrader(cell).get("grade_id"),
+                                               "findings": ["the integrity check could not run (the grade does "
+                                                            "not depend on it)"], "more": 0})
+                return
             if not alive:
                 reason = self.km.kernel_end() if self.sandbox else "the kernel died"
                 self._stop_here("kernel-died", f"{reason} before {self._where(cell, index)}", index)

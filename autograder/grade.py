@@ -21,7 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import collect, gradebook, modelcheck, report
+from . import collect, gradebook, modelcheck, preflight, report
 from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, resolve_model, sandbox_spec,
                      unreadable_files, write_json)
 
@@ -39,6 +39,8 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     settings = settings or Settings()
     course = Course(course_root)
     subs = collect.find(submissions, course, assignment)
+    for entry, why in subs.skipped:
+        log(f"not graded: {entry} ({why})")
     if not subs:
         raise CourseError(f"no submissions in {submissions}: expected <student>/<assignment>/*.ipynb "
                           "or <student>.ipynb files")
@@ -49,9 +51,13 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     model_dir = _readable_model(course, resolve_model(course), log)
     reference_dir = prepare_references(course, model_dir, log)
     _check_readable(course, reference_dir)
+    assignments = sorted({s.assignment for s in subs if s.assignment in course.assignments()})
+    if any(not s.problem for s in subs):
+        preflight.check_course_reachable(course, settings, model_dir, reference_dir, jobs, assignments, log)
+    box = preflight.sandbox_key(course, settings, model_dir, reference_dir, jobs)
     fingerprints, zero_grades = {}, {}
-    for a in sorted({s.assignment for s in subs if s.assignment in course.assignments()}):
-        fingerprints[a] = course.ensure_in_gradebook(a, log) + f"-{_model_key(model_dir)}"
+    for a in assignments:
+        fingerprints[a] = course.ensure_in_gradebook(a, log) + f"-{_model_key(model_dir)}-{box}"
         zero_grades[a] = course.grade_cells(a)
     snapshot = course.out / ".state" / "gradebook-snapshot.db"
     snapshot.parent.mkdir(parents=True, exist_ok=True)
@@ -63,6 +69,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
         previous = _load_result(course, sub)
         if (previous and not settings.force and previous["status"] != "error"
                 and previous.get("digest") == sub.digest
+                and previous.get("name", sub.name) == sub.name
                 and previous.get("fingerprint") == fingerprints.get(sub.assignment)):
             results[(sub.assignment, sub.student)] = previous
         else:
@@ -73,7 +80,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
                reference_dir=reference_dir, fingerprints=fingerprints, zero_grades=zero_grades)
     for done in _run_all(todo, env, log):
         results[(done["assignment"], done["student"])] = done
-    outputs = write_reports(course, list(results.values()), settings, log)
+    outputs = write_reports(course, list(results.values()), settings, log, skipped=subs.skipped)
     return ClassRun(course, list(results.values()), outputs)
 
 
@@ -160,7 +167,7 @@ def _load_result(course, sub):
 
 # ---- running the jobs ---------------------------------------------------------------------------------
 def _problem_result(sub, env, status, reason):
-    return {"student": sub.student, "assignment": sub.assignment, "status": status, "reason": reason,
+    return {"student": sub.student, "name": sub.name, "assignment": sub.assignment, "status": status, "reason": reason,
             "grades": [dict(g) for g in env["zero_grades"].get(sub.assignment, [])], "notes": list(sub.notes), "flags": [], "events": {}, "cells": {},
             "digest": sub.digest, "fingerprint": env["fingerprints"].get(sub.assignment), "timing": {}}
 
@@ -235,17 +242,24 @@ def _run_job(sub, slot, env, running, stop):
     os.makedirs(kernel_dir)
     spec = sandbox_spec(course, settings, slot, kernel_dir, env["model_dir"], env["reference_dir"], env["jobs"])
     job = {
-        "dir": job_dir, "class_root": str(course.root), "student": sub.student, "assignment": sub.assignment,
+        "dir": job_dir, "class_root": str(course.root), "student": sub.student, "name": sub.name,
+        "assignment": sub.assignment,
         "gradebook": str(env["snapshot"]), "source": str(course.source / sub.assignment),
         "files": {name: str(path) for name, path in sub.files.items()},
         "base": str(sub.base) if sub.base else None, "extra": [str(e) for e in sub.extra],
         "notes": sub.notes, "digest": sub.digest, "fingerprint": env["fingerprints"][sub.assignment],
         "settings": {"cell_timeout": cell_timeout(course, settings), "notebook_timeout": settings.notebook_timeout,
                      "sandbox": settings.sandbox, "guard": settings.guard},
+        "data_dirs": [p for p in course_paths(course) if os.path.basename(p) == "data"],
         "sandbox_spec": spec,
     }
     write_json(os.path.join(job_dir, "job.json"), job)
-    child_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent), str(course.root)]))
+    child_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent), str(course.root)]),
+                     HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    if env["model_dir"]:  # the trusted verdict (verdict.py) computes and reads references in the job process
+        child_env.update(CLIP_MODEL=env["model_dir"], CLIP_COURSE_GRADING="1")
+    if env["reference_dir"]:
+        child_env["CLIP_COURSE_CACHE"] = str(env["reference_dir"])
     child_env.pop("NBGRADER_EXECUTION", None)
     with open(os.path.join(job_dir, "job-output.txt"), "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "autograder.job", os.path.join(job_dir, "job.json")],
@@ -287,6 +301,8 @@ def _kill(proc):
 def _merge(course, result, job_dir):
     """Copy files, write the gradebook, then the result file (that order: a crash means 'grade again')."""
     student, assignment = result["student"], result["assignment"]
+    if job_dir and result["status"] != "graded":
+        _keep_logs(course, result, job_dir)
     if job_dir and result["status"] != "error":
         for folder, target in (("autograded", course.autograded), ("feedback", course.feedback)):
             src = Path(job_dir, "course", folder, student, assignment)
@@ -302,17 +318,29 @@ def _merge(course, result, job_dir):
         write_json(_result_path(course, assignment, student), result)
 
 
+def _keep_logs(course, result, job_dir):
+    """A row that is not ``graded`` keeps its job's logs (nbgrader's, the kernel's) for the instructor."""
+    dest = course.out / "logs" / result["assignment"] / result["student"]
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in ("log.txt", "job-output.txt", "kernel/kernel.log", "events.json", "result.json"):
+        if Path(job_dir, name).is_file():
+            shutil.copy(Path(job_dir, name), dest / Path(name).name)
+    result.setdefault("notes", []).append(f"job log: {dest}")
+
+
 def _line(count, total, result, settings):
     score, max_score, _ = report.totals(result, settings.quiz_pattern)
     seconds = result.get("timing", {}).get("total")
-    head = (f"[{count:>{len(str(total))}}/{total}] {result['assignment']}/{result['student']:<16} "
+    head = (f"[{count:>{len(str(total))}}/{total}] {result['assignment']}/{result.get('name') or result['student']:<16} "
             f"{score:>5g}/{max_score:<5g} {result['status']:<11}" + (f" {seconds:6.1f} s" if seconds else ""))
     details = [result["reason"]] if result.get("reason") else []
     details += result.get("notes", []) + result.get("flags", [])
     return head + "".join(f"\n      {d}" for d in details)
 
 
-def write_reports(course, results, settings, log=print):
+def write_reports(course, results, settings, log=print, skipped=()):
     """A CSV and a summary table per assignment under build/grades/; returns their paths."""
     outputs = {}
     for assignment in sorted({r["assignment"] for r in results}):
@@ -320,10 +348,10 @@ def write_reports(course, results, settings, log=print):
         max_points = {assignment: max((report.totals(r, settings.quiz_pattern)[1] for r in rows), default=0)}
         modelcheck.annotate(rows, course.submitted, course.autograded)  # which model answered
         csv_path = course.out / f"{assignment}.csv"
-        csv_path.write_text(report.csv_text(rows, settings.quiz_pattern, max_points))
-        table = report.summary_table(rows, settings.quiz_pattern)
+        csv_path.write_text(report.csv_text(rows, settings.quiz_pattern, max_points), encoding="utf-8")
+        table = report.summary_table(rows, settings.quiz_pattern, skipped)
         summary_path = course.out / f"{assignment}-summary.txt"
-        summary_path.write_text(table + "\n")
+        summary_path.write_text(table + "\n", encoding="utf-8")
         log(f"\n{assignment}\n{table}\ngrades: {csv_path}")
         outputs[assignment] = {"csv": csv_path, "summary": summary_path}
     return outputs

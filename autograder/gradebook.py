@@ -25,7 +25,8 @@ def _merge(db_url, result):
             gb.find_assignment(assignment)
         except MissingEntry:
             return  # "unknown" assignment: the CSV row is all there is
-        gb.update_or_create_student(student)
+        name = result.get("name") or student
+        gb.update_or_create_student(student, **({"last_name": name} if name != student else {}))
         timestamp = result.get("timestamp")
         submission = gb.update_or_create_submission(assignment, student, **({"timestamp": timestamp} if timestamp else {}))
         scores = {(g["notebook"], g["grade_id"]): g for g in result["grades"]}

@@ -23,6 +23,7 @@ from pathlib import Path
 sys.modules.setdefault("rfc3987_syntax", None)
 
 from . import feedback as fb  # noqa: E402
+from . import repair  # noqa: E402
 from .collect import read_notebook  # noqa: E402
 from .course import load_config, write_json  # noqa: E402
 from .execute import is_instructor_cell, is_test_cell  # noqa: E402
@@ -47,11 +48,12 @@ def run(job):
     root = Path(job["dir"])
     course = root / "course"
     student, assignment = job["student"], job["assignment"]
-    result = {"student": student, "assignment": assignment, "status": "error", "reason": "",
+    result = {"student": student, "name": job.get("name") or student, "assignment": assignment, "status": "error",
+              "reason": "",
               "grades": [], "notes": list(job.get("notes", [])), "flags": [], "events": {},
               "digest": job["digest"], "fingerprint": job["fingerprint"], "timing": {}}
     try:
-        _build_course(job, course)
+        result["notes"] += _build_course(job, course)
         gradebook_cells = _source_cells(course, assignment)
         _inspect_submission(job, course, gradebook_cells, result)
         config = _config(job, course)
@@ -63,7 +65,7 @@ def run(job):
         result["events"] = events
         result["grades"] = _grades(course, assignment, student, result)
         result["cells"] = _outcomes(course, assignment, student)
-        if error and not result["grades"]:
+        if error and not _autograded(course, assignment, student):
             raise RuntimeError(error)
         t0 = time.monotonic()
         result["feedback"] = _feedback(config, course, assignment, student, gradebook_cells, result)
@@ -79,7 +81,9 @@ def run(job):
 
 
 def _build_course(job, course):
+    """The job's own nbgrader course; returns notes about what had to be repaired (see repair.py)."""
     assignment, student = job["assignment"], job["student"]
+    notes = []
     course.mkdir(parents=True, exist_ok=True)
     shutil.copy(job["gradebook"], course / "gradebook.db")
     source = Path(job["source"])
@@ -91,9 +95,21 @@ def _build_course(job, course):
     for rel in job.get("extra", []):
         (dest / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(base / rel, dest / rel)
+    stamp = dest / "timestamp.txt"
+    if stamp.is_file():
+        why = repair.check_timestamp(stamp.read_text(errors="replace"))
+        if why:
+            stamp.unlink()
+            notes.append(f"timestamp.txt could not be read ({why[:200]}): graded without a submission time "
+                         "(no late penalty)")
     for name, path in job["files"].items():
         nb, _ = read_notebook(path)
+        source_nb, _ = read_notebook(source / f"{name}.ipynb")
+        if source_nb is not None:
+            notes += [f"{name}.ipynb: {note}" if len(job["files"]) > 1 else note
+                      for note in repair.repair(nb, source_nb)]
         (dest / f"{name}.ipynb").write_text(json.dumps(nb, ensure_ascii=False))  # normalised to nbformat 4
+    return notes
 
 
 def _source_cells(course, assignment):
@@ -171,6 +187,8 @@ def _config(job, course):
     config.SafeExecute.sandbox = settings["sandbox"]
     config.SafeExecute.guard = settings["guard"]
     config.SafeExecute.sandbox_spec = job["sandbox_spec"]
+    config.SafeExecute.source_dir = job["source"] if settings.get("verdict", True) else ""
+    config.SafeExecute.data_dirs = list(job.get("data_dirs", []))
     return config
 
 
@@ -182,18 +200,58 @@ def _is_execute(step):
     return isinstance(step, type) and issubclass(step, Execute)
 
 
+class _Errors(logging.Handler):
+    """Keeps the error messages nbgrader logs (its tracebacks), to name the real cause of a failure."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?::\s.*)?$")
+
+
+def failure_cause(messages):
+    """The first exception of the first traceback nbgrader logged ("KeyError: 'q1_answer'"), or ''."""
+    for message in messages:
+        lines = message.splitlines()
+        for start, line in enumerate(lines):
+            if not line.startswith("Traceback (most recent call last)"):
+                continue
+            for candidate in lines[start + 1:]:
+                if candidate[:1].isspace() or not candidate.strip():
+                    continue
+                if _EXCEPTION_LINE.match(candidate) and not candidate.startswith(("During handling", "The above")):
+                    return candidate.strip()[:300]
+    return ""
+
+
+def _autograded(course, assignment, student):
+    return any((course / "autograded" / student / assignment).glob("*.ipynb"))
+
+
 def _autograde(config, course, assignment, student):
-    """Run nbgrader's autograde converter; return an error text or ''."""
+    """Run nbgrader's autograde converter; return an error text naming the real cause, or ''."""
     from nbgrader.converters import Autograde
     from nbgrader.coursedir import CourseDirectory
 
     coursedir = CourseDirectory(config=config)
     converter = Autograde(coursedir=coursedir, config=config)
     converter.force = True
+    errors = _Errors()
+    logging.getLogger().addHandler(errors)
+    converter.log.addHandler(errors)
     try:
         converter.start()
-    except Exception as error:  # NbGraderException and friends: details are in the log
-        return f"nbgrader autograde failed: {error}"
+    except Exception as error:  # NbGraderException and friends: the cause is in the logged traceback
+        cause = failure_cause(errors.messages) or str(error)
+        return f"nbgrader autograde failed: {cause}"
+    finally:
+        logging.getLogger().removeHandler(errors)
+        converter.log.removeHandler(errors)
     return ""
 
 
@@ -299,6 +357,7 @@ def _status(result, events, error):
         result["flags"].append(f"{FLAGGED_TAMPERING} {item['grade_id']}: {found}")
     if events.get("truncated"):
         result["notes"].append(f"long output was cut ({', '.join(events['truncated'])})")
+    result["verdicts"] = events.get("verdicts", {})
     if events.get("threads"):
         result["flags"].append(f"{events['threads']} background thread(s) still running during the tests")
     result["reason"] = "; ".join(reasons)

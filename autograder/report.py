@@ -42,6 +42,21 @@ def totals(result, pattern):
     return sum(per_quiz.values()), sum(float(g["max_score"]) for g in result.get("grades", [])), per_quiz
 
 
+def decided_by(result, pattern):
+    """Which quiz was decided how: ``grader`` (trusted code outside the kernel, verdict.py), ``kernel``
+    (hidden tests run in the student's kernel) or ``-`` (not run: unreadable, stopped before)."""
+    notebook_of = {g["grade_id"]: g["notebook"] for g in result.get("grades", [])}
+    ways = {}
+    for gid, verdict in (result.get("verdicts") or {}).items():
+        ways.setdefault(quiz_of(gid, notebook_of.get(gid), pattern), set()).add(verdict.get("how", "?"))
+    return " ".join(f"{q}={'+'.join(sorted(ways[q]))}" for q in sorted(ways, key=_quiz_order)) or "-"
+
+
+def name_of(result):
+    """The student's name exactly as submitted (older results only have nbgrader's id)."""
+    return result.get("name") or result["student"]
+
+
 def _fmt(x):
     return f"{x:g}"
 
@@ -51,20 +66,22 @@ def csv_text(results, pattern, max_by_assignment):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     models = any("model" in r for r in results)  # modelcheck.annotate ran (class grading)
-    writer.writerow(["student", "assignment", "status", "score", "max_score", *quizzes, "reason", "notes", "flags"]
+    writer.writerow(["student", "student_id", "assignment", "status", "score", "max_score", *quizzes, "decided_by",
+                     "reason", "notes", "flags"]
                     + (modelcheck.CSV_COLUMNS if models else []))
-    for r in sorted(results, key=lambda r: (r["assignment"], r["student"])):
+    for r in sorted(results, key=lambda r: (r["assignment"], name_of(r))):
         score, max_score, per_quiz = totals(r, pattern)
         max_score = max_score or max_by_assignment.get(r["assignment"], 0)
-        writer.writerow([r["student"], r["assignment"], r["status"], _fmt(score), _fmt(max_score),
-                         *[_fmt(per_quiz[q]) if q in per_quiz else "" for q in quizzes],
+        writer.writerow([name_of(r), r["student"], r["assignment"], r["status"], _fmt(score), _fmt(max_score),
+                         *[_fmt(per_quiz[q]) if q in per_quiz else "" for q in quizzes], decided_by(r, pattern),
                          r.get("reason", ""), " | ".join(r.get("notes", [])), " | ".join(r.get("flags", []))]
                         + (modelcheck.csv_values(r) if models else []))
     return out.getvalue()
 
 
-def summary_table(results, pattern):
-    """Per quiz: points, mean, min, max and how its test cells ended; then the class's statuses."""
+def summary_table(results, pattern, skipped=()):
+    """Per quiz: points, mean, min, max and how its test cells ended; then the class's statuses, every
+    row that is not ``graded`` with its reason, and what in the folder was not graded at all."""
     quizzes = quiz_columns(results, pattern)
     header = ["quiz", "points", "mean", "min", "max", *OUTCOMES, "unreadable"]
     rows = []
@@ -96,5 +113,11 @@ def summary_table(results, pattern):
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     lines.append("")
     lines.append(f"{len(results)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+    for r in sorted(results, key=name_of):
+        if r["status"] != "graded":
+            lines.append(f"  {name_of(r)}: {r['status']}: {r.get('reason') or '-'}")
+    if skipped:
+        lines.append(f"not graded ({len(skipped)} entries of the submissions folder):")
+        lines += [f"  {entry}: {why}" for entry, why in skipped]
     lines += modelcheck.summary_lines(results)
     return "\n".join(lines)

@@ -174,8 +174,9 @@ def exec_kernel(spec, argv, cwd, log_fd):
         set_limits(spec["limits"])
         if spec["isolate"]:
             _drop_privileges(spec)
-        os.chdir(cwd)
-        os.execve(argv[0], argv, spec["env"])
+        os.chdir(spec.get("start_dir") or cwd)  # the kernel starts where nothing of the student's is
+        env = dict(spec["env"], AUTOGRADER_WORKDIR=cwd)
+        os.execve(argv[0], argv, env)
     except BaseException as error:  # report why, the parent records the exit code
         os.write(2, f"sandbox: could not start the kernel: {error}\n".encode())
         os._exit(127)

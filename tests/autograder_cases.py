@@ -139,7 +139,7 @@ class Case:
     sandbox_only: bool = False
     output_has: tuple = ()  # text the autograded notebook's outputs must contain
     output_lacks: tuple = ()
-    extra: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)  # other files next to the notebook: {name: text}
 
 
 NETWORK_PROBE = """
@@ -183,6 +183,44 @@ try:
     print("HOST FOLDER WRITABLE")
 except OSError as error:
     print("connection folder locked:", type(error).__name__)
+"""
+
+
+def strip_metadata(nb):
+    """What some editors do: every cell loses its nbgrader metadata."""
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+    return nb
+
+
+def extra_grade_cell(nb, twin="q1_test"):
+    """A copied test cell under a grade id the assignment does not have, and a cell repeating ``twin``'s."""
+    nb = nbformat.from_dict(nb)
+    copied = nbformat.from_dict(nb.cells[index_of(nb, "q3_test")])
+    copied.metadata.nbgrader["grade_id"] = "q9_test"
+    copied.pop("id", None)
+    nb.cells.append(copied)
+    if twin:
+        nb.cells.append(nbformat.from_dict(nb.cells[index_of(nb, twin)]))
+        nb.cells[-1].pop("id", None)
+    return nb
+
+
+# Files next to the notebook that would run the student's code while the kernel starts, or shadow a
+# library: none of them may run. helper.py is the student's own module: it must still import.
+SHADOWS = {
+    "numpy.py": "raise SystemExit('the numpy.py next to the notebook was imported')",
+    "sitecustomize.py": "raise SystemExit('sitecustomize.py next to the notebook was imported')",
+    "_autograder_guard.py": "raise SystemExit('a fake guard was imported')",
+    "_autograder_start.py": "raise SystemExit('a fake start-up module was imported')",
+    "helper.py": "def add(a, b):\n    return a + b\n",
+}
+DISPLAY_FLOOD = """
+from IPython.display import display, update_display
+handles = [display('small', display_id='same') for _ in range(200)]
+for _ in range(10):  # uncapped: 200 outputs x 200 kB, ten times over
+    update_display({'text/plain': 'y' * 200_000}, display_id='same', raw=True)
 """
 
 
@@ -247,6 +285,22 @@ def tiny_cases(course_root):
         Case("leak-history", lambda s, b: insert(s, "print('\\n'.join(In))", after="q3_test"), ("q1", "q2", "q3")),
         Case("fill-disk", lambda s, b: insert(s, DISK_PROBE), ("q1", "q2", "q3"), sandbox_only=True,
              output_has=("connection folder locked",), output_lacks=("HOST FOLDER WRITABLE",)),
+        # issue 11: nbgrader's own failures never cost honest points
+        Case("stripped-metadata", lambda s, b: strip_metadata(s), ("q1", "q2", "q3"),
+             says=("metadata of answer cell 'q1_answer' was missing",)),
+        Case("deleted-answer-and-test", lambda s, b: delete(delete(s, "q1_answer"), "q1_test"), ("q2", "q3"),
+             says=("answer cell 'q1_answer' was deleted", "'q1_test' was deleted")),
+        Case("extra-grade-cells", lambda s, b: extra_grade_cell(s), ("q1", "q2", "q3"),
+             says=("'q9_test', which the assignment does not have", "repeats the grade id 'q1_test'")),
+        Case("bad-timestamp", lambda s, b: s, ("q1", "q2", "q3"), says=("timestamp.txt could not be read",),
+             extra={"timestamp.txt": "sometime on tuesday"}),
+        # issue 11: nothing the student wrote runs before the first cell; every output path is capped
+        Case("shadow-modules", lambda s, b: set_source(s, "q1_answer", "from helper import add"), ("q1", "q2", "q3"),
+             extra=SHADOWS),
+        Case("display-flood", lambda s, b: insert(s, DISPLAY_FLOOD, before="q2_answer"), ("q1", "q2", "q3"),
+             says=("output was cut",)),
+        Case("huge-error", lambda s, b: insert(s, "raise ValueError('e' * 5_000_000)", before="q2_answer"),
+             ("q1", "q2", "q3")),
     ]
 
 
@@ -262,6 +316,9 @@ def write_case(case, solution, blank, dest, assignment=TINY, notebook=TINY, layo
         path.write_bytes(made)
     else:
         path.write_text(json.dumps(made, indent=1))
+    for name, text in case.extra.items():
+        (path.parent / name).parent.mkdir(parents=True, exist_ok=True)
+        (path.parent / name).write_text(text)
     return path
 
 

@@ -3,6 +3,7 @@ interruption, both folder layouts, and the guard on its own (without the quizzes
 
 The hostile cases on the real quizzes are in test_autograder_quizzes.py.
 """
+import csv
 import os
 import signal
 import subprocess
@@ -30,7 +31,9 @@ except Exception:
     SANDBOX = False
 # The guard on its own (the real quizzes also check for monkeypatching), and a few kinds of ending.
 MACHINERY = ("solution", "blank", "partial", "invalid-json", "os-exit", "patch-allclose", "patch-print",
-             "patch-transformer", "rebind-np", "custom-exception", "nbgrader-env") + (("fill-disk",) if SANDBOX else ())
+             "patch-transformer", "rebind-np", "custom-exception", "nbgrader-env", "stripped-metadata",
+             "deleted-answer-and-test", "extra-grade-cells", "bad-timestamp", "shadow-modules", "display-flood",
+             "huge-error") + (("fill-disk",) if SANDBOX else ())
 SETTINGS = dict(cell_timeout=8, notebook_timeout=120, memory_mb=1500, preload=("numpy",))
 _BLANK = {}
 
@@ -83,6 +86,17 @@ def test_every_case_gets_its_exact_score_and_a_reason(parallel):
             assert all(t in text for t in case.output_has) and not any(t in text for t in case.output_lacks), text
 
 
+def test_every_output_path_is_capped(parallel):
+    course, _, chosen, run, _, _ = parallel
+    for student in ("display-flood", "huge-error", "solution"):
+        notebook = course.autograded / student / cases.TINY / f"{cases.TINY}.ipynb"
+        page = course.feedback / student / cases.TINY / f"{cases.TINY}.html"
+        assert notebook.stat().st_size < 12_000_000 and page.stat().st_size < 12_000_000, student
+    nb = nbformat.read(course.autograded / "huge-error" / cases.TINY / f"{cases.TINY}.ipynb", as_version=4)
+    (error,) = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert error.ename == "ValueError" and "characters cut" in error.evalue
+
+
 def test_gradebook_holds_one_row_per_student_with_the_csv_scores(parallel):
     course, _, chosen, run, _, _ = parallel
     csv_rows = run.outputs[cases.TINY]["csv"].read_text().splitlines()[1:]
@@ -131,18 +145,31 @@ def test_feedback_never_shows_hidden_tests(parallel):
     assert "hidden tests of 'q3_test' (3 points): failed" in failed
 
 
-def test_flat_lms_folder(tmp_path):
+def test_flat_lms_folder_keeps_every_name_apart(tmp_path):
     course = Course(cases.tiny_course(tmp_path / "course"))
     solution = nbformat.read(course.source / cases.TINY / f"{cases.TINY}.ipynb", as_version=4)
+    blank = released(course, cases.TINY)[cases.TINY]
     lms = tmp_path / "downloads"
     lms.mkdir()
-    nbformat.write(solution, lms / "Lee Ji-woo.ipynb")
+    long_name = "student " + "x" * 236  # with .ipynb, a 250-character file name
+    work = {"김철수": solution, "이영희": blank, "kim chulsoo": blank, "kim_chulsoo": solution, long_name: solution}
+    for name, nb in work.items():
+        nbformat.write(nb, lms / f"{name}.ipynb")
     (lms / "park.ipynb").write_text("")
     run = grade_class(lms, course.root, settings=Settings(jobs=2, sandbox=SANDBOX, **SETTINGS), log=lambda line: None)
-    rows = {r["student"]: r for r in run.results}
-    assert rows["Lee_Ji-woo"]["status"] == "graded" and sum(g["auto_score"] for g in rows["Lee_Ji-woo"]["grades"]) == 6
+    rows = {r["name"]: r for r in run.results}
+    assert sorted(rows) == sorted([*work, "park"])
+    for name, nb in work.items():
+        assert rows[name]["status"] == "graded", rows[name]
+        assert sum(g["auto_score"] for g in rows[name]["grades"]) == (6 if nb is solution else 0), name
+    assert len({r["student"] for r in run.results}) == len(rows)
     assert rows["park"]["status"] == "unreadable" and "empty" in rows["park"]["reason"]
-    assert (course.submitted / "Lee_Ji-woo" / cases.TINY / f"{cases.TINY}.ipynb").exists()  # imported for nbgrader
+    csv_rows = list(csv.reader(run.outputs[cases.TINY]["csv"].read_text(encoding="utf-8").splitlines()))
+    assert sorted(row[0] for row in csv_rows[1:]) == sorted(rows)  # the CSV keeps the names exactly
+    with Gradebook(course.db_url) as gb:
+        assert sorted(s.student.id for s in gb.assignment_submissions(cases.TINY)) == sorted(r["student"] for r in run.results)
+    kim = rows["김철수"]["student"]
+    assert (course.submitted / kim / cases.TINY / f"{cases.TINY}.ipynb").exists()  # imported for nbgrader
 
 
 def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):

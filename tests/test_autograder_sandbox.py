@@ -134,3 +134,30 @@ def test_killing_the_launcher_kills_everything_inside(tmp_path):
     while boxed_processes() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert boxed_processes() == []
+
+
+def test_grading_stops_when_kernels_cannot_reach_the_course_package(tmp_path):
+    """A course package the kernels cannot import (here one the sandbox does not show them, as with a
+    second checkout sharing a virtual environment) stops grading with the reason: no class of zeros."""
+    import nbformat
+
+    from autograder.course import Settings
+    from autograder.grade import grade_class
+
+    sys.path.insert(0, str(REPO / "tests"))
+    import autograder_cases as cases
+
+    root = cases.tiny_course(tmp_path / "course")
+    (root / "tinyhelp").mkdir()
+    (root / "tinyhelp" / "__init__.py").write_text("VALUE = 1\n")
+    path = root / "source" / cases.TINY / f"{cases.TINY}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = "import numpy as np\nimport tinyhelp"
+    nbformat.write(nb, path)
+    (tmp_path / "class" / "ann").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "class" / "ann" / f"{cases.TINY}.ipynb")
+    with pytest.raises(CourseError) as raised:
+        grade_class(tmp_path / "class", root, settings=Settings(jobs=1, preload=("numpy",)), log=lambda line: None)
+    message = str(raised.value)
+    assert "cannot reach this course's package or data" in message and "`import tinyhelp` fails" in message
+    assert not (root / "build" / "grades" / f"{cases.TINY}.csv").exists()

@@ -1,5 +1,7 @@
 """Autograder pieces that need no kernel: reading submissions, hiding hidden tests, the reports."""
 import json
+import os
+import re
 
 import nbformat
 import pytest
@@ -30,10 +32,67 @@ def test_unreadable_files_get_a_reason(tmp_path, content, says):
     assert nb is None and says in problem and "alice.ipynb" in problem
 
 
-def test_student_ids_are_safe_folder_names():
-    assert collect.student_id("Kim Min-su (2024123)") == "Kim_Min-su_2024123"
-    assert collect.student_id("../../etc") == "etc"
-    assert collect.student_id("...") == "unnamed"
+def test_student_ids_are_safe_unique_folder_names():
+    assert collect.student_id("kim_chulsoo") == "kim_chulsoo"  # a plain id stays as it is
+    names = ["김철수", "이영희", "kim chulsoo", "kim_chulsoo", "Kim Min-su (2024123)", "../../etc", "...", ".kim",
+             "a" * 250, "김" * 80, "C:\\Users\\kim", "kim\udcff"]
+    ids = [collect.student_id(n) for n in names]
+    assert len(set(ids)) == len(names)
+    for i in ids:
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}", i) and ".." not in i, i
+    assert collect.student_id("Kim Min-su (2024123)").startswith("Kim_Min-su_2024123-")
+    assert collect.student_id("김철수").startswith("student-")
+
+
+def _lms_class(tmp_path, names):
+    lms = tmp_path / "lms"
+    lms.mkdir()
+    for name in names:
+        nbformat.write(tiny_notebook(), lms / f"{name}.ipynb")
+    return lms
+
+
+def test_every_name_is_kept_exactly_and_never_merged(course, tmp_path):
+    names = ["김철수", "이영희", "kim chulsoo", "kim_chulsoo", ".hidden kim", "x" * 244, "한" * 80]
+    lms = _lms_class(tmp_path, names)
+    found = collect.find(lms, course)
+    assert sorted(s.name for s in found) == sorted(names)
+    assert len({s.student for s in found}) == len(names)
+    assert all(s.files == {TINY: lms / f"{s.name}.ipynb"} and not s.problem for s in found)
+    folders = tmp_path / "submitted"
+    for name in names[:5]:
+        (folders / name / TINY).mkdir(parents=True)
+        nbformat.write(tiny_notebook(), folders / name / TINY / f"{TINY}.ipynb")
+    nested = collect.find(folders, course)
+    assert sorted(s.name for s in nested) == sorted(names[:5]) and nested.skipped == []
+    assert {s.name: s.student for s in nested} == {s.name: s.student for s in found if s.name in names[:5]}
+
+
+def test_every_entry_gets_a_row_or_a_line_and_fifos_are_never_opened(course, tmp_path):
+    lms = _lms_class(tmp_path, ["alice"])
+    os.mkfifo(lms / "pipe.ipynb")
+    os.mkfifo(lms / "pipe")
+    (lms / "readme.txt").write_text("hello")
+    (lms / ".ipynb_checkpoints").mkdir()
+    (lms / "empty-folder").mkdir()
+    (lms / "link").symlink_to(tmp_path)
+    folder = lms / "bob" / TINY
+    folder.mkdir(parents=True)
+    nbformat.write(tiny_notebook(), folder / f"{TINY}.ipynb")
+    os.mkfifo(folder / "data.csv")
+    os.mkfifo(folder / "other.ipynb")
+    found = collect.find(lms, course)  # would hang on a FIFO that is opened
+    rows = {s.name: s for s in found}
+    assert sorted(rows) == ["alice", "bob", "pipe"]
+    assert rows["pipe"].problem == "pipe.ipynb is not a regular file (FIFO): not opened"
+    assert rows["bob"].extra == [] and any("data.csv: not a regular file (FIFO)" in n for n in rows["bob"].notes)
+    assert dict(found.skipped) == {
+        "pipe": "not a regular file (FIFO): not opened",
+        "readme.txt": "not a notebook (.ipynb) and not a student folder",
+        ".ipynb_checkpoints": "a system file or folder, not a submission",
+        "empty-folder": "a folder with no assignment folder and no notebook inside",
+        "link": "a symbolic link: never followed",
+    }
 
 
 def test_flat_folder_infers_assignment_and_keeps_bad_files(course, tmp_path):
@@ -114,8 +173,12 @@ def test_reports_group_test_cells_by_quiz():
     results = [_result("a", "graded", {"quiz1a_test": (2, 2), "quiz1b_test": (0, 2), "quiz2_test": (3, 3)}),
                _result("b", "unreadable", {"quiz1a_test": (0, 2), "quiz1b_test": (0, 2), "quiz2_test": (0, 3)})]
     rows = report.csv_text(results, pattern, {}).splitlines()
-    assert rows[0] == "student,assignment,status,score,max_score,quiz1,quiz2,reason,notes,flags"
-    assert rows[1].startswith("a,a,graded,5,7,2,3,") and rows[2].startswith("b,a,unreadable,0,7,0,0,")
+    results[0]["verdicts"] = {"quiz1a_test": {"how": "grader"}, "quiz1b_test": {"how": "grader"},
+                              "quiz2_test": {"how": "kernel"}}
+    rows = report.csv_text(results, pattern, {}).splitlines()
+    assert rows[0] == "student,student_id,assignment,status,score,max_score,quiz1,quiz2,decided_by,reason,notes,flags"
+    assert rows[1].startswith("a,a,a,graded,5,7,2,3,quiz1=grader quiz2=kernel,")
+    assert rows[2].startswith("b,b,a,unreadable,0,7,0,0,-,")
     table = report.summary_table(results, pattern)
     quiz1 = next(line for line in table.splitlines() if line.startswith("quiz1"))
     assert quiz1.split()[:5] == ["quiz1", "4", "1.00", "0", "2"]
@@ -172,3 +235,68 @@ def test_demo_samples_are_generated_from_the_source(course, tmp_path):
     assert "return a + b" in answers["sample-partial"][0]
     assert all("NotImplementedError" in a for a in answers["sample-partial"][1:])
     assert not any("NotImplementedError" in a for a in answers["sample-solution"])
+
+
+def _ids(nb):
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+
+
+def test_repair_restores_stripped_metadata_by_content_and_place():
+    from autograder import repair
+    from autograder_cases import strip_metadata
+
+    source = tiny_notebook()
+    nb = strip_metadata(source)
+    nb.cells.insert(3, nbformat.v4.new_code_cell("print('my own scratch cell')"))
+    notes = repair.repair(nb, source)
+    assert [i for i in _ids(nb) if i] == [i for i in _ids(source) if i]
+    assert _ids(nb)[3] is None  # the student's own cell stays an ordinary cell
+    assert "the nbgrader metadata of answer cell 'q1_answer' was missing: recognised by its place" in notes
+    assert "the nbgrader metadata of 'q3_test' was missing (an editor removed it): recognised by its content" in notes
+
+
+def test_repair_puts_back_deleted_cells_and_drops_unknown_grade_ids():
+    from autograder import repair
+    from autograder_cases import delete, extra_grade_cell
+
+    source = tiny_notebook()
+    nb = extra_grade_cell(delete(delete(source, "q1_answer"), "q1_test"), twin=None)
+    notes = repair.repair(nb, source)
+    ids = [i for i in _ids(nb) if i]
+    assert ids == ["setup", "q1_test", "q2_answer", "q2_test", "q3_answer", "q3_test"]
+    assert ids.index("q1_test") < ids.index("q2_answer")  # back where it belongs, not at the end
+    assert notes == ["cell 7 has the grade id 'q9_test', which the assignment does not have: graded as an ordinary cell",
+                     "answer cell 'q1_answer' was deleted: its test has no answer to check",
+                     "grade cell 'q1_test' was deleted (put back from the source)"]
+    twin = nbformat.v4.new_code_cell(source.cells[3].source, metadata={"nbgrader": dict(source.cells[3].metadata.nbgrader)})
+    nb2 = nbformat.from_dict(source)
+    nb2.cells.append(twin)
+    nb2.cells[1].metadata["nbgrader"] = "garbage"
+    notes = repair.repair(nb2, source)
+    assert "cell 2 has broken nbgrader metadata: graded as an ordinary cell" in notes
+    assert "cell 9 repeats the grade id 'q1_test': graded as an ordinary cell" in notes
+
+
+def test_an_unreadable_timestamp_and_nbgraders_real_cause_are_named():
+    from autograder import repair
+    from autograder.job import failure_cause
+
+    assert repair.check_timestamp("2026-11-30 09:15:00.123456 UTC") == ""
+    assert repair.check_timestamp("sometime on tuesday").startswith("ParserError")
+    logged = ["There was an error processing assignment", "Traceback (most recent call last):\n  File \"x.py\", "
+              "line 1, in f\n    add()\nKeyError: 'q1_answer'\n\nDuring handling of the above exception, another "
+              "exception occurred:\n\nTraceback (most recent call last):\nAttributeError: no 'fail'",
+              "Please see the the above traceback"]
+    assert failure_cause(logged) == "KeyError: 'q1_answer'"
+
+
+def test_resume_key_changes_with_what_kernels_see_not_with_the_number_of_jobs(course):
+    from autograder.course import Settings
+    from autograder.preflight import sandbox_key
+
+    base = sandbox_key(course, Settings(jobs=1), None, None, 1)
+    assert sandbox_key(course, Settings(jobs=2), None, None, 2) == base
+    assert sandbox_key(course, Settings(jobs=1, memory_mb=1000), None, None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1, sandbox=False), None, None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1, extra_readonly=("/opt",)), None, None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1), "/models/other", None, 1) != base

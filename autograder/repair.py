@@ -1,0 +1,147 @@
+"""Put a submitted notebook back in a shape nbgrader can grade, before nbgrader sees it.
+
+nbgrader's autograde fails on the whole notebook (and so scores every answer 0) when an editor
+stripped the cells' nbgrader metadata, when an answer cell was deleted together with its test
+(``add_missing_cells`` then raises ``KeyError``), when a cell carries a grade id the assignment does
+not have, or when ``timestamp.txt`` cannot be parsed. Here, on the job's own copy:
+
+* cells with broken, unknown or duplicated nbgrader metadata become ordinary cells;
+* cells whose metadata was stripped get it back: read-only and test cells by their content, answer
+  cells by their place between the read-only cells around them;
+* read-only and test cells that are still missing are put back from the source, right after the
+  cell that comes before them in the source;
+* an unreadable ``timestamp.txt`` is left out (graded without a submission time).
+
+Each change is a note on the student's row. Nothing here gives or takes points: the answers that
+are there are graded, a deleted answer's test fails.
+"""
+import copy
+import difflib
+import re
+import uuid
+
+_SPACES = re.compile(r"\s+")
+
+
+def _meta(cell):
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta if isinstance(meta, dict) else None
+
+
+def _norm(text):
+    return _SPACES.sub(" ", text or "").strip()
+
+
+def _visible(source):
+    kept, inside = [], False
+    for line in source.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line:
+            inside = True
+        elif "END HIDDEN TESTS" in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
+def _without_solution(source):
+    return re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", source or "", flags=re.S)
+
+
+def _instructor(meta):
+    return bool(meta.get("locked") or meta.get("grade")) and not meta.get("solution")
+
+
+def repair(nb, source_nb):
+    """Repair ``nb`` in place against ``source_nb`` (the assignment's source notebook); returns notes."""
+    notes = []
+    order = [c for c in source_nb.cells if _meta(c) and isinstance(_meta(c).get("grade_id"), str)]
+    wanted = {_meta(c)["grade_id"]: c for c in order}
+    present = {}
+    for index, cell in enumerate(nb.cells):
+        if "nbgrader" not in cell.get("metadata", {}):
+            continue
+        meta = _meta(cell)
+        gid = meta.get("grade_id") if meta else None
+        why = None
+        if not isinstance(gid, str):
+            why = "has broken nbgrader metadata"
+        elif gid not in wanted:
+            why = f"has the grade id {gid!r}, which the assignment does not have"
+        elif gid in present:
+            why = f"repeats the grade id {gid!r}"
+        elif cell.cell_type != wanted[gid].cell_type and _instructor(_meta(wanted[gid])):
+            why = f"is a {cell.cell_type} cell with the id of the {wanted[gid].cell_type} cell {gid!r}"
+        if why:
+            del cell.metadata["nbgrader"]
+            notes.append(f"cell {index + 1} {why}: graded as an ordinary cell")
+        else:
+            present[gid] = cell
+    free = [c for c in nb.cells if "nbgrader" not in c.get("metadata", {})]
+    # read-only and test cells whose metadata was stripped: recognised by their content
+    for gid, src in wanted.items():
+        if gid in present or not _instructor(_meta(src)):
+            continue
+        texts = {_norm(src.source), _norm(_visible(src.source))}
+        match = next((c for c in free if c.cell_type == src.cell_type and _norm(c.source) in texts), None)
+        if match is not None:
+            match.metadata["nbgrader"] = copy.deepcopy(dict(_meta(src)))
+            present[gid] = match
+            free.remove(match)
+            notes.append(f"the nbgrader metadata of {gid!r} was missing (an editor removed it): recognised by its content")
+    # answer cells whose metadata was stripped: the most similar free cell between its neighbours
+    for position, src in enumerate(order):
+        gid = _meta(src)["grade_id"]
+        if gid in present or _instructor(_meta(src)):
+            continue
+        lo = _place(nb, present, order[:position][::-1], default=-1)
+        hi = _place(nb, present, order[position + 1:], default=len(nb.cells))
+        candidates = [c for i, c in enumerate(nb.cells) if lo < i < hi and c in free and c.cell_type == src.cell_type]
+        if not candidates:
+            continue
+        given = _without_solution(src.source)
+        best = max(candidates, key=lambda c: difflib.SequenceMatcher(None, c.source, given).ratio())
+        best.metadata["nbgrader"] = copy.deepcopy(dict(_meta(src)))
+        best.metadata["nbgrader"].pop("checksum", None)  # the student's answer, never "unchanged"
+        present[gid] = best
+        free.remove(best)
+        notes.append(f"the nbgrader metadata of answer cell {gid!r} was missing: recognised by its place")
+    # still missing: put the instructor's cells back where they belong; a missing answer stays missing
+    for position, src in enumerate(order):
+        gid = _meta(src)["grade_id"]
+        if gid in present:
+            continue
+        if not _instructor(_meta(src)):
+            notes.append(f"answer cell {gid!r} was deleted: its test has no answer to check")
+            continue
+        after = _place(nb, present, order[:position][::-1], default=-1)
+        cell = copy.deepcopy(src)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        if "id" in cell:
+            cell["id"] = uuid.uuid4().hex[:8]  # never the id of a cell the student kept
+        nb.cells.insert(after + 1, cell)
+        present[gid] = cell
+        kind = "grade cell" if _meta(src).get("grade") else "read-only cell"
+        notes.append(f"{kind} {gid!r} was deleted (put back from the source)")
+    return notes
+
+
+def _place(nb, present, candidates, default):
+    """The index in ``nb`` of the first of ``candidates`` (source cells) that is present, else ``default``."""
+    for src in candidates:
+        cell = present.get(_meta(src)["grade_id"])
+        if cell is not None:
+            return next(i for i, c in enumerate(nb.cells) if c is cell)
+    return default
+
+
+def check_timestamp(text):
+    """``""`` when nbgrader can read ``timestamp.txt``'s text, else why not."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        parse_utc(text.strip())
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return ""

@@ -1,0 +1,395 @@
+"""The trusted verdict: test cells are scored by course code running in the grader's process, on plain
+data the student's kernel hands over, never by code running inside the kernel.
+
+A hidden-test region written as calls of the course's check functions on notebook variables,
+
+    ### BEGIN HIDDEN TESTS
+    grading.check_quiz4(image_embeddings, image_filenames)
+    ### END HIDDEN TESTS
+
+(``grading`` bound by an instructor cell, e.g. ``from clipcourse import grading``; arguments are
+variable names or literals) is decided here:
+
+1. the kernel runs only the cell's visible part (the hint the student sees); the hidden code is
+   never sent to it;
+2. the grader asks the kernel for the named variables as plain data (``values.py``: JSON, arrays as
+   base64 bytes of a fixed numeric dtype, images as size and pixel hash; at most 32 MB) and decodes
+   them strictly — nothing from the kernel is ever unpickled or evaluated;
+3. the check functions run here, in the grader, after the course's own set-up call (the one the
+   notebook's read-only setup cell makes, e.g. ``grading.setup("quiz_search")``), so references are
+   computed by trusted code; a function argument (quiz 6) becomes a stand-in that asks the kernel to
+   call the student's function on the inputs the check picks and reads back the answer as data;
+4. missing or malformed values fail the test with the reason; the test cell's output gets the
+   verdict, so nbgrader records it as the score.
+
+Any other hidden-test code (arbitrary asserts) is run in the kernel as nbgrader does; the CSV says
+which test cells were decided where.
+"""
+import ast
+import base64
+import hashlib
+import importlib
+import json
+import math
+import os
+import pathlib
+import threading
+import types
+
+import numpy as np
+
+from .feedback import split_hidden
+
+MAX_REPLY = 48 * 2 ** 20      # characters of one reply from the kernel (values.LIMIT plus quoting)
+MAX_ELEMENTS = 20_000_000     # elements of one array
+_DTYPES = {"<f4", "<f8", "<i8", "|b1"}
+
+
+class VerdictUnavailable(RuntimeError):
+    """The trusted side itself cannot judge (references missing, course code broken): a grading error."""
+
+
+class Malformed(ValueError):
+    """The kernel's answer is not the plain data expected: the test fails with this reason."""
+
+
+# ---- reading the source notebook -----------------------------------------------------------------
+def _meta(cell):
+    meta = cell.get("metadata", {}).get("nbgrader")
+    return meta if isinstance(meta, dict) else {}
+
+
+def _is_test(cell):
+    meta = _meta(cell)
+    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def _is_locked(cell):
+    meta = _meta(cell)
+    return cell.cell_type == "code" and meta.get("locked") and not meta.get("solution") and not meta.get("grade")
+
+
+def _parse(source):
+    try:
+        return ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+    except SyntaxError:
+        return None
+
+
+def aliases(nb):
+    """{name: module or 'module:attribute'} bound by ``import``/``from … import`` in instructor cells."""
+    found = {}
+    for cell in nb.cells:
+        if not (_is_locked(cell) or _is_test(cell)):
+            continue
+        tree = _parse("\n".join(split_hidden(cell.source)[0]))
+        for node in ast.walk(tree) if tree else []:
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    found[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    found[a.asname or a.name] = f"{node.module}:{a.name}"
+    return found
+
+
+def _call(node, names):
+    """``alias.function(name or literal, …)`` → (alias target, function, args), else None."""
+    if not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)):
+        return None
+    call = node.value
+    if call.keywords or not isinstance(call.func, ast.Attribute) or not isinstance(call.func.value, ast.Name):
+        return None
+    if call.func.value.id not in names:
+        return None
+    args = []
+    for arg in call.args:
+        if isinstance(arg, ast.Name):
+            args.append(("name", arg.id))
+        else:
+            try:
+                args.append(("value", ast.literal_eval(arg)))
+            except ValueError:
+                return None
+    return names[call.func.value.id], call.func.attr, args
+
+
+def plan(source, names):
+    """The trusted calls of a test cell's hidden region, or None when it must run in the kernel."""
+    _, hidden = split_hidden(source)
+    if not any(line.strip() for line in hidden):
+        return None
+    lines = [line for line in hidden if line.strip()]
+    indent = min(len(line) - len(line.lstrip()) for line in lines)
+    tree = _parse("\n".join(line[indent:] for line in lines))
+    if tree is None or not tree.body:
+        return None
+    calls = [_call(node, names) for node in tree.body]
+    if any(c is None or not c[1].startswith("check") for c in calls):
+        return None
+    return calls
+
+
+def setup_calls(nb, names):
+    """The course's set-up calls made by read-only cells (``grading.setup("quiz_search")``)."""
+    calls = []
+    for cell in nb.cells:
+        if _is_locked(cell):
+            tree = _parse(cell.source)
+            calls += [c for c in (_call(node, names) for node in (tree.body if tree else [])) if c]
+    return calls
+
+
+def _resolve(target):
+    module, _, attribute = target.partition(":")
+    if attribute:
+        try:
+            return importlib.import_module(f"{module}.{attribute}")
+        except ImportError:
+            return getattr(importlib.import_module(module), attribute)
+    return importlib.import_module(module)
+
+
+# ---- decoding what the kernel hands over --------------------------------------------------------------
+def _stand_in(type_name):
+    """An object of a class named like the student's value's type, so checks can say what it was."""
+    name = str(type_name)[:60] or "object"
+    return type(name if name.isidentifier() else "object", (), {"__repr__": lambda self: f"<{name}>"})()
+
+
+class Decoder:
+    def __init__(self, known_images=None, call_kernel=None):
+        self.known_images = known_images or (lambda size, digest: None)
+        self.call_kernel = call_kernel
+
+    def value(self, item, depth=0):
+        if not isinstance(item, dict) or not isinstance(item.get("t"), str) or depth > 6:
+            raise Malformed("the notebook's values came back in a form the grader does not read")
+        kind = item["t"]
+        if kind == "none":
+            return None
+        if kind in ("int", "bool", "str", "path"):
+            value = item.get("v")
+            wanted = {"int": int, "bool": bool, "str": str, "path": str}[kind]
+            if type(value) is not wanted:
+                raise Malformed(f"a {kind} value came back as {type(value).__name__}")
+            return pathlib.Path(value) if kind == "path" else value
+        if kind == "float":
+            value = item.get("v")
+            if type(value) is str and value in ("nan", "inf", "-inf"):
+                return float(value)
+            if type(value) not in (int, float):
+                raise Malformed("a number came back as something else")
+            return float(value)
+        if kind == "array":
+            return self._array(item)
+        if kind in ("list", "tuple"):
+            items = item.get("items")
+            if not isinstance(items, list):
+                raise Malformed("a list came back without its items")
+            values = [self.value(i, depth + 1) for i in items]
+            return values if kind == "list" else tuple(values)
+        if kind == "image":
+            return self._image(item)
+        if kind == "function" and self.call_kernel is not None:
+            return _remote_function(str(item.get("name", "function")), self.call_kernel, self)
+        return _stand_in(item.get("type") or kind.replace(" ", "_"))
+
+    def _array(self, item):
+        dtype, shape, data = item.get("dtype"), item.get("shape"), item.get("b64")
+        if dtype not in _DTYPES or not isinstance(shape, list) or not isinstance(data, str) \
+                or not all(type(n) is int and 0 <= n for n in shape) or len(shape) > 8:
+            raise Malformed("an array came back without a valid dtype and shape")
+        count = math.prod(shape)
+        if count > MAX_ELEMENTS:
+            raise Malformed(f"an array of {count} elements is more than the grader reads")
+        try:
+            raw = base64.b64decode(data, validate=True)
+        except ValueError:
+            raise Malformed("an array's bytes are not base64") from None
+        if len(raw) != count * np.dtype(dtype).itemsize:
+            raise Malformed("an array's bytes do not match its shape")
+        arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        return arr.astype(np.float64) if arr.dtype.kind == "f" else arr
+
+    def _image(self, item):
+        from PIL import Image
+
+        size, digest = item.get("size"), item.get("sha256")
+        if not (isinstance(size, list) and len(size) == 2 and all(type(n) is int and 0 < n <= 20000 for n in size)
+                and isinstance(digest, str)):
+            raise Malformed("an image came back without its size and pixel hash")
+        known = self.known_images(tuple(size), digest)
+        if known is not None:
+            return known
+        return Image.new("RGB", tuple(size), (255, 0, 255))  # not any course picture: a comparison fails
+
+
+def encode_argument(value):
+    """The grader's own inputs for a notebook function, as plain data (see values._decode)."""
+    if type(value).__module__ == "torch":
+        return dict(_encode_array(value.detach().cpu().numpy()), kind="tensor")
+    if isinstance(value, np.ndarray):
+        return _encode_array(value)
+    if isinstance(value, (list, tuple)):
+        return {"t": type(value).__name__, "items": [encode_argument(v) for v in value]}
+    if isinstance(value, os.PathLike):
+        return {"t": "path", "v": os.fspath(value)}
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return {"t": type(value).__name__, "v": value}
+    raise TypeError(f"cannot send a {type(value).__name__} to the kernel")
+
+
+def _encode_array(arr):
+    arr = np.ascontiguousarray(arr, dtype="<f4" if np.asarray(arr).dtype.kind == "f" else "<i8")
+    return {"t": "array", "kind": "ndarray", "dtype": arr.dtype.str, "shape": list(arr.shape),
+            "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
+
+
+def _remote_function(name, call_kernel, decoder):
+    """A real function (checks may insist on one) that runs the student's ``name`` in the kernel."""
+    def remote(*args):
+        reply = call_kernel(name, json.dumps([encode_argument(a) for a in args]))
+        if not isinstance(reply, dict):
+            raise Malformed("the function's answer came back in a form the grader does not read")
+        if "raised" in reply:
+            text = str(reply["raised"])[:500]
+            ename, _, message = text.partition(": ")
+            error = type(ename if ename.isidentifier() else "Error", (Exception,), {})
+            raise error(message)
+        return decoder.value(reply.get("ok"))
+
+    remote.__name__ = remote.__qualname__ = name
+    return remote
+
+
+def parse_reply(text):
+    """The JSON a kernel request returned through IPython's text/plain repr of a str."""
+    if not isinstance(text, str) or len(text) > MAX_REPLY:
+        raise Malformed("the notebook's values are larger than the grader reads")
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"" and "\\" not in text:
+        body = text[1:-1]
+    else:
+        try:
+            body = ast.literal_eval(text)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise Malformed("the notebook's values came back as something other than text") from None
+    if not isinstance(body, str):
+        raise Malformed("the notebook's values came back as something other than text")
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        raise Malformed("the notebook's values are not valid JSON") from None
+
+
+# ---- the trusted side ---------------------------------------------------------------------------------
+class Trusted:
+    """The course's checks for one source notebook, imported and set up in this process."""
+
+    def __init__(self, source_nb, data_dirs=()):
+        self.names = aliases(source_nb)
+        self.plans = {}
+        for cell in source_nb.cells:
+            if _is_test(cell):
+                self.plans[_meta(cell).get("grade_id")] = plan(cell.source, self.names)
+        self._setup = setup_calls(source_nb, self.names)
+        self._data_dirs = [d for d in data_dirs if os.path.isdir(d)]
+        self._images = None
+        self._error = None
+        self._thread = threading.Thread(target=self._prepare, daemon=True)
+
+    @property
+    def needed(self):
+        return any(self.plans.values())
+
+    def start(self):
+        if self.needed:
+            self._thread.start()  # imports and references load while the kernel starts
+
+    def _prepare(self):
+        saved = {k: v for k, v in os.environ.items() if k.startswith("NBGRADER_")}  # a course set-up may pop them
+        try:
+            for target, function, args in self._setup:
+                getattr(_resolve(target), function)(*[value for kind, value in args if kind == "value"])
+            for calls in self.plans.values():
+                for target, function, _ in calls or []:
+                    getattr(_resolve(target), function)
+            for target, _, _ in self._setup:
+                state = getattr(_resolve(target), "_STATE", None)
+                if isinstance(state, dict) and state.get("error"):
+                    raise VerdictUnavailable(f"the course's set-up failed in the grader: {state['error']}")
+        except VerdictUnavailable as error:
+            self._error = error
+        except Exception as error:
+            self._error = VerdictUnavailable(f"the course's checks could not be loaded in the grader: "
+                                             f"{type(error).__name__}: {error}")
+        finally:
+            os.environ.update(saved)
+
+    def join(self):
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def ready(self):
+        self.join()
+        if self._error:
+            raise self._error
+
+    def variables(self, grade_id):
+        return sorted({v for _, _, args in self.plans.get(grade_id) or [] for kind, v in args if kind == "name"})
+
+    def known_image(self, size, digest):
+        """A course picture with these pixels (loaded here, from the course's own files), or None."""
+        if self._images is None:
+            from PIL import Image
+
+            self._images = {}
+            for top in self._data_dirs:
+                for folder, _, files in os.walk(top):
+                    for name in files:
+                        if name.lower().endswith((".png", ".jpg", ".jpeg")):
+                            path = os.path.join(folder, name)
+                            try:
+                                with Image.open(path) as im:
+                                    rgb = im.convert("RGB")
+                            except Exception:
+                                continue
+                            self._images[(rgb.size, hashlib.sha256(rgb.tobytes()).hexdigest())] = path
+        path = self._images.get((tuple(size), digest))
+        if path is None:
+            return None
+        from PIL import Image
+
+        with Image.open(path) as im:
+            return im.convert("RGB")
+
+    def decide(self, grade_id, raw_values, call_kernel):
+        """(passed, reason) for one test cell, from the kernel's raw values (see values.dump)."""
+        self.ready()
+        decoder = Decoder(self.known_image, call_kernel)
+        if not isinstance(raw_values, dict):
+            raise Malformed("the notebook's values came back in a form the grader does not read")
+        for target, function, args in self.plans[grade_id]:
+            values = []
+            for kind, v in args:
+                if kind == "value":
+                    values.append(v)
+                    continue
+                item = raw_values.get(v)
+                if isinstance(item, dict) and item.get("t") == "missing":
+                    return False, f"{v} is not defined: run the cell that computes it (NameError)"
+                if isinstance(item, dict) and item.get("t") == "unreadable":
+                    return False, f"{v} could not be read: {str(item.get('why'))[:200]}"
+                if isinstance(item, dict) and item.get("t") == "too large":
+                    return False, f"{v} is larger than the grader reads"
+                values.append(decoder.value(item))
+            check = getattr(_resolve(target), function)
+            try:
+                check(*values)
+            except AssertionError as error:
+                return False, str(error).strip() or "the check failed"
+            except Malformed as error:
+                return False, str(error)
+            except Exception as error:
+                return False, f"the values could not be checked ({type(error).__name__}: {str(error)[:300]})"
+        return True, ""
