@@ -139,15 +139,28 @@ def running_lab(workdir, startup_timeout=90):
                 time.sleep(0.5)
         yield lab
     finally:
-        # Kernels are the server's children in its session: one signal to the group stops them all.
+        # SIGTERM: the server shuts its kernels down itself (each kernel runs in a session of its own).
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGTERM)
         try:
-            server.wait(timeout=15)
+            server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(server.pid, signal.SIGKILL)
             server.wait(timeout=15)
+        _kill_kernels_of(env["JUPYTER_RUNTIME_DIR"])
+
+
+def _kill_kernels_of(runtime_dir):
+    """Kernels a killed server left behind: those whose connection file lies in this lab's runtime folder."""
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.decode(errors="replace").startswith(runtime_dir + os.sep) for arg in cmdline):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(int(proc.name), signal.SIGKILL)
 
 
 @contextlib.contextmanager
