@@ -210,7 +210,7 @@ class Notebook:
             page.goto(f"{lab.url}/lab/tree/{path}?reset")   # ?reset: only this notebook open
         self.panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").last
         self.panel.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-        self.wait_for_kernel("Idle", timeout=60)
+        self.wait_for_kernel("Idle", timeout=120)
 
     @property
     def cells(self):
