@@ -7,6 +7,7 @@ With ``--model standin`` (the default) it first writes the random-weight ViT-B/3
 everything through ``CLIP_MODEL``, as an instructor with the real model would:
 
 1. ``references``: the quizzes' reference cache built once (``python -m clipcourse.reference build``);
+   ``textproc``: the process the hidden tests start to embed a student's texts, its own peak memory;
 2. ``notebooks``: the four lecture notebooks;
 3. ``solutions``: the four quiz solutions (source/, hidden tests included, references from the cache);
 4. ``check``: ``make check-quizzes`` — with random weights quizzes 2 and 7 cannot be reached, which is
@@ -36,7 +37,7 @@ import nbformat
 from .common import (MEASURE_CELL, OFFLINE, OUT, ROOT, kernel_memory, machine, model_facts, model_folder,
                      run_notebook, say, with_measure_cell, write_json)
 
-PARTS = ("references", "notebooks", "solutions", "check", "grade")
+PARTS = ("references", "textproc", "notebooks", "solutions", "check", "grade")
 ASSIGNMENTS = ("quiz_cosine", "quiz_topk", "quiz_search", "quiz_guess")
 ROLES = ("solution", "solution", "solution", "partial", "blank")  # student i gets ROLES[i % 5]
 
@@ -58,6 +59,35 @@ def references(env, record):
                             "output": (done.stdout + done.stderr).strip()[-600:]}
     say(f"reference cache built in {seconds:.1f} s" if done.returncode == 0
         else f"reference cache FAILED:\n{done.stdout}{done.stderr}")
+
+
+TEXT_PROCESS = r"""
+import io, json, sys
+from clipcourse import reference
+sys.stdin = io.StringIO(json.dumps(["a photo of a running dog"]))
+sys.stdout, real = io.StringIO(), sys.stdout
+reference.main(["embed-texts"])
+sys.stdout = real
+status = dict(line.split(":", 1) for line in open("/proc/self/status") if line.startswith(("VmPeak", "VmHWM")))
+print(json.dumps({k: int(v.split()[0]) // 1024 for k, v in status.items()}))
+"""
+
+
+def textproc(env, record):
+    """The process the hidden tests start to embed a student's texts (quizzes 2, 5 and 7): its own peak
+    memory, which the grader caps separately (the cap is per process)."""
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", TEXT_PROCESS], cwd=ROOT, env=dict(os.environ, **env),
+                          capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    try:
+        memory = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        memory = {}
+    record["text_process"] = {"seconds": round(seconds, 1), "address_space_peak_mb": memory.get("VmPeak"),
+                              "rss_peak_mb": memory.get("VmHWM"), "ok": done.returncode == 0}
+    say(f"the hidden tests' text-embedding process: {seconds:.1f} s, peak address space {memory.get('VmPeak')} MB, "
+        f"peak RSS {memory.get('VmHWM')} MB" + ("" if done.returncode == 0 else f"; FAILED: {done.stderr[-800:]}"))
 
 
 def notebooks(env, record, folder, pattern):
@@ -181,17 +211,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="standin", help="standin (default), course, or a model folder")
     parser.add_argument("--students", type=int, default=5, help="students; each submits the four quizzes (default 5)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=PARTS)
+    parser.add_argument("--skip", nargs="*", default=[], choices=PARTS,
+                        help="parts not to run; their figures from the last run's JSON are kept")
     parser.add_argument("--out", help="JSON file (default build/real-size/rehearsal-<model>.json)")
     args = parser.parse_args(argv)
     key = args.model if args.model in ("standin", "course") else Path(args.model).name
     started = time.monotonic()
     folder = model_folder(args.model)
     say(f"real-size rehearsal with {folder} (load average {os.getloadavg()[0]:.1f})")
-    record = {"model": model_facts(folder), "machine": machine()}
-    env = dict(OFFLINE, CLIP_MODEL=folder, CLIP_COURSE_CACHE=str(OUT / f"cache-{key}"))
     out = Path(args.out) if args.out else OUT / f"rehearsal-{key}.json"
-    steps = {"references": lambda: references(env, record),
+    record = {}
+    if args.skip and out.is_file():  # a partial rerun keeps the parts it skips from the last run
+        record = json.loads(out.read_text())
+        record.setdefault("earlier_machine", record.get("machine"))
+    record.update(model=model_facts(folder), machine=machine())
+    env = dict(OFFLINE, CLIP_MODEL=folder, CLIP_COURSE_CACHE=str(OUT / f"cache-{key}"))
+    steps = {"references": lambda: references(env, record), "textproc": lambda: textproc(env, record),
              "notebooks": lambda: notebooks(env, record, "notebooks", "notebooks/0*.ipynb"),
              "solutions": lambda: notebooks(env, record, "solutions", "source/*/*.ipynb"),
              "check": lambda: check(env, record, args.model == "standin"),
