@@ -10,6 +10,7 @@ Skipped, with the install command, where Chromium or Playwright is missing; .ci/
 """
 import os
 import re
+import shutil
 
 import nbformat
 import pytest
@@ -18,7 +19,7 @@ from PIL import Image
 from clipcourse import data
 from clipcourse.paths import data_dir
 
-from browserlab import ROOT, Notebook, chromium_page, missing_reason, running_lab, screenshot
+from browserlab import ROOT, SCREENSHOTS, Notebook, chromium_page, missing_reason, running_lab, screenshot
 
 # .ci/run sets CLIP_COURSE_REQUIRE_BROWSER=1: there a missing browser fails the test instead of skipping it.
 REQUIRED = os.environ.get("CLIP_COURSE_REQUIRE_BROWSER") == "1"
@@ -33,6 +34,7 @@ QUIZ_TOPK = "release/quiz_topk/quiz_topk.ipynb"
 def lab(tmp_path_factory):
     if missing_reason():
         pytest.fail(f"CLIP_COURSE_REQUIRE_BROWSER=1 but {missing_reason()}")
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)   # only what this run saw
     with running_lab(tmp_path_factory.mktemp("lab")) as lab:
         yield lab
 
