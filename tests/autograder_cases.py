@@ -383,6 +383,97 @@ def cosine_cases(course_root, repo_root):
     ]
 
 
+# ---- issue 11: fake answers that pass only the visible tests, plus a way around in-kernel checks ---------
+FAKE_COSINE = {"quiz1a_answer": "cos_rowwise = torch.tensor([0.5, 0.5])",
+               "quiz1b_answer": "cos_matrix = torch.full((2, 2), 0.5)"}
+TRICKS = {
+    # nbgrader's partial credit: a test cell's first output an execute_result scores its value, any text full
+    "displayhook-credit": """
+import sys
+import numpy
+class Sneaky:
+    def __init__(self, value):
+        self.value = value
+    def __array__(self, dtype=None, copy=None):
+        sys.displayhook('full marks')
+        return numpy.asarray(self.value, dtype=dtype)
+cos_rowwise = Sneaky([0.5, 0.5])
+cos_matrix = Sneaky([[0.5, 0.5], [0.5, 0.5]])
+""",
+    "noop-checks": """
+class _NoChecks:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+grading = _NoChecks()
+""",
+    "patch-compiler": """
+_ip = get_ipython()
+_parse = _ip.compile.ast_parse
+def _no_checks(source, *args, **kwargs):
+    return _parse('pass' if 'grading.check' in source else source, *args, **kwargs)
+_ip.compile.ast_parse = _no_checks
+_ip.input_transformers_post.append(lambda lines: [l.replace('grading.check', 'print') for l in lines])
+""",
+    "patch-guard-and-send": """
+import json, sys
+from jupyter_client.session import Session
+_guard = sys.modules.get('_autograder_guard')
+if _guard is not None:
+    _guard.check = lambda nonce, mode='before': json.dumps({'nonce': nonce, 'findings': [], 'more': 0, 'threads': 0})
+_send = Session.send
+def _send_no_errors(self, stream, msg_or_type, content=None, *args, **kwargs):
+    if msg_or_type == 'error':
+        return None
+    if msg_or_type == 'execute_reply' and isinstance(content, dict):
+        content = dict(content, status='ok')
+    return _send(self, stream, msg_or_type, content, *args, **kwargs)
+Session.send = _send_no_errors
+""",
+    "repatch-thread": """
+import threading, time
+from clipcourse import grading as _g
+def _keep_patching():
+    while True:
+        for _name in dir(_g):
+            if _name.startswith('check'):
+                setattr(_g, _name, lambda *args, **kwargs: None)
+        time.sleep(0.001)
+threading.Thread(target=_keep_patching, daemon=True).start()
+""",
+    "mutate-references": """
+import numpy as np
+from clipcourse import grading, reference
+reference.quiz1_answers = lambda: (np.array([0.5, 0.5]), np.full((2, 2), 0.5))
+grading._STATE.clear()
+grading._STATE.update(snapshot=[], foreign=[], error=None)
+""",
+}
+SHADOW_PACKAGE = {"clipcourse/__init__.py": "",
+                  "clipcourse/grading.py": "def setup(*args):\n    pass\n\ndef __getattr__(name):\n"
+                                           "    return lambda *args, **kwargs: None\n"}
+
+
+def _faked(nb, answers=FAKE_COSINE):
+    for gid, code in answers.items():
+        nb = set_source(nb, gid, code)
+    return nb
+
+
+def trick_cases():
+    """quiz_cosine: each trick with fake answers must score 0 (the visible tests pass, the verdict does not),
+    and the same tricks with the right answers must keep full marks: no trick changes the score."""
+    out = []
+    for name, code in TRICKS.items():
+        out.append(Case(f"{name}", lambda s, b, code=code: insert(_faked(s), code, before="quiz1a_answer"), ()))
+        if "Sneaky" not in code:  # with the right answers, the trick changes nothing either
+            out.append(Case(f"{name}-honest", lambda s, b, code=code: insert(s, code, before="quiz1a_answer"),
+                            ("quiz1a", "quiz1b")))
+    out.append(Case("delete-setup-noop", lambda s, b: insert(delete(_faked(s), "setup"), TRICKS["noop-checks"]), ()))
+    out.append(Case("shadow-package", lambda s, b: _faked(s), (), extra=SHADOW_PACKAGE))
+    out.append(Case("shadow-package-honest", lambda s, b: s, ("quiz1a", "quiz1b"), extra=SHADOW_PACKAGE))
+    return out
+
+
 def search_cases():
     """quiz_search (quiz3 2, quiz4 3, quiz5 2, quiz6 3 points) with CLIP loaded: the heavier cases."""
     shuffled = ("with torch.no_grad():\n"
@@ -401,4 +492,15 @@ def search_cases():
              ("memory cap",)),
         Case("os-exit", lambda s, b: insert(s, "import os\nos._exit(1)", before="quiz6_answer"),
              ("quiz3", "quiz4", "quiz5"), "kernel died", ("exited with code 1",)),
+        # issue 11: a function that passes the visible small example only; the grader calls it on its own inputs
+        Case("quiz6-small-example-only", lambda s, b: set_source(s, "quiz6_answer", QUIZ6_FAKE), ("quiz3", "quiz4", "quiz5")),
     ]
+
+
+QUIZ6_FAKE = """
+def top1_filename(text_embedding, image_embeddings, image_filenames):
+    if len(image_filenames) == 3:
+        return image_filenames[2]
+    return image_filenames[0]
+print("Top-1:", top1_filename(text_embedding, image_embeddings, image_filenames))
+"""

@@ -7,6 +7,7 @@ per student; no feedback page shows a hidden test. The course is a separate fold
 repository's config and source (autograder.samples.course_copy), so the repository's own gradebook
 is never touched.
 """
+import csv
 from pathlib import Path
 
 import nbformat
@@ -44,7 +45,7 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("quiz-class")
     course = Course(course_copy(REPO, root / "course"))
     runs = {}
-    cosine = [c for c in cases.cosine_cases(course.root, REPO) if SANDBOX or not c.sandbox_only]
+    cosine = [c for c in cases.cosine_cases(course.root, REPO) + cases.trick_cases() if SANDBOX or not c.sandbox_only]
     runs["quiz_cosine"] = (cosine, *_grade(course, "quiz_cosine", cosine, root / "cosine",
                                            Settings(jobs=2, cell_timeout=15, notebook_timeout=300, memory_mb=2048,
                                                     sandbox=SANDBOX)))
@@ -67,6 +68,26 @@ def test_each_case_gets_its_exact_score_status_and_reason(graded, assignment):
             (case.student, cases.expected_score(case, solution), case.status), result
         said = " ".join([result["reason"]] + result["notes"] + result["flags"]).lower()
         assert all(text in said for text in case.says), (case.student, said)
+
+
+@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search"])
+def test_every_quiz_is_decided_by_the_grader_outside_the_kernel(graded, assignment):
+    """The hidden tests are calls of the course's checks: each is decided in the grader's process, and
+    the kernel never saw their code (the autograded notebook's In[] history holds only visible parts)."""
+    course, runs = graded
+    chosen, solution, run = runs[assignment]
+    rows = list(csv.DictReader(run.outputs[assignment]["csv"].read_text(encoding="utf-8").splitlines()))
+    quizzes = sorted({f"quiz{gid[4]}" for gid in cases.test_points(solution)})
+    for row in rows:
+        if row["status"] == "graded":
+            assert row["decided_by"] == " ".join(f"{q}=grader" for q in quizzes), row
+    secrets = feedback.secret_lines(c.source for c in solution.cells)
+    nb = nbformat.read(course.autograded / "leak-history" / assignment / f"{assignment}.ipynb", as_version=4) \
+        if assignment == "quiz_cosine" else None
+    if nb is not None:
+        printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        assert "grading.check_quiz1_rowwise" not in printed and "cos_rowwise" in printed
+        assert not feedback.find_leaks(printed, secrets)
 
 
 @pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search"])
