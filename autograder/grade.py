@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import queue
+import secrets
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     if results:
         log(f"{len(results)} submission(s) already graded (kept; --force grades them again)")
     env = dict(settings=settings, course=course, jobs=jobs, snapshot=snapshot, model_dir=model_dir,
+               probe_secret=_probe_secret(course),
                reference_dir=reference_dir, fingerprints=fingerprints, zero_grades=zero_grades)
     for done in _run_all(todo, env, log):
         results[(done["assignment"], done["student"])] = done
@@ -152,6 +154,18 @@ def _check_readable(course, reference_dir):
     if bad:
         raise CourseError("graded kernels run as an unprivileged user and cannot read: " + ", ".join(bad[:5])
                           + " — make them world-readable (chmod a+r) and run again")
+
+
+def _probe_secret(course):
+    """A random secret kept in build/grades/.state (readable by root only): the same for every run of
+    this class, so grades are reproducible, and unknown to students."""
+    path = course.out / ".state" / "probe-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(16))
+    return path.read_text().strip()
 
 
 def _result_path(course, assignment, student):
@@ -260,6 +274,9 @@ def _run_job(sub, slot, env, running, stop):
         child_env.update(CLIP_MODEL=env["model_dir"], CLIP_COURSE_GRADING="1")
     if env["reference_dir"]:
         child_env["CLIP_COURSE_CACHE"] = str(env["reference_dir"])
+    # quiz 6's grading inputs: drawn from a secret only the grader holds (never in a kernel's environment)
+    child_env["CLIP_COURSE_PROBE_SEED"] = hashlib.sha256(
+        f"{env['probe_secret']}:{sub.student}:{sub.digest}".encode()).hexdigest()[:16]
     child_env.pop("NBGRADER_EXECUTION", None)
     with open(os.path.join(job_dir, "job-output.txt"), "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "autograder.job", os.path.join(job_dir, "job.json")],

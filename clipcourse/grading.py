@@ -30,6 +30,7 @@ import io
 import json
 import math
 import os
+import random
 import subprocess
 import sys
 import sysconfig
@@ -53,6 +54,9 @@ from .paths import data_dir
 _STATE = {}
 
 NEEDS_REFERENCES = {"quiz_topk", "quiz_search", "quiz_guess"}
+#: Set by the class grader in its own process (never in a student's kernel): quiz 6's grading inputs are
+#: then drawn from this seed, so they cannot be known, and answered from a table, in advance.
+PROBE_SEED = "CLIP_COURSE_PROBE_SEED"
 #: Runs that grade: references are prepared before any student code. (`nbgrader validate`, which a
 #: student may press, and an instructor's run by hand compute them when a hidden test first asks.)
 GRADING_RUNS = {"autograde"}
@@ -152,7 +156,8 @@ def setup(assignment: str):
         os.environ.pop(var, None)  # student code sees the same environment in grading as at home
     _STATE.clear()
     _STATE.update(assignment=assignment, env=dict(os.environ), python=sys.executable, data_dir=data_dir(),
-                  model=None, model_digest=None, refs=None, error=None, texts={}, targets={}, data_digest=None)
+                  model=None, model_digest=None, refs=None, error=None, texts={}, targets={}, data_digest=None,
+                  probe_seed=os.environ.pop(PROBE_SEED, None) if grading_run else None)
     if assignment in NEEDS_REFERENCES and grading_run:
         _prepare_references()  # before any student code: nothing can have been patched yet
     _STATE["snapshot"] = _snapshot()
@@ -402,12 +407,18 @@ def _quiz6_probes(refs):
     sim = unit @ unit.T
     np.fill_diagonal(sim, -np.inf)
     distinct = [i for i in range(len(names)) if sim[i].max() < 0.999]
-    for k, a in enumerate(distinct[len(distinct) // 5::max(1, len(distinct) // 3)][:3]):
-        b = distinct[(distinct.index(a) + 1) % len(distinct)]
+    seed = _STATE.get("probe_seed")
+    rng = random.Random(seed) if seed else None
+    picks = distinct[len(distinct) // 5::max(1, len(distinct) // 3)][:3] if rng is None else rng.sample(distinct, 3)
+    for k, a in enumerate(picks):
+        if rng is None:
+            b = distinct[(distinct.index(a) + 1) % len(distinct)]
+        else:  # b not nearly opposite to a, so the dot product surely prefers the long row b
+            b = rng.choice([i for i in distinct if i != a and sim[a, i] > -0.5])
         rows = unit.copy()
         mix = unit[a] + unit[b]
         rows[b] = 100.0 * mix / np.linalg.norm(mix)
-        shift = 7 * (k + 1)
+        shift = 7 * (k + 1) if rng is None else rng.randrange(1, len(names))
         shifted = names[shift:] + names[:shift]
         probes.append((3.0 * unit[a][None, :], rows, shifted, {shifted[a]}))
     return probes

@@ -300,3 +300,35 @@ def test_resume_key_changes_with_what_kernels_see_not_with_the_number_of_jobs(co
     assert sandbox_key(course, Settings(jobs=1, sandbox=False), None, None, 1) != base
     assert sandbox_key(course, Settings(jobs=1, extra_readonly=("/opt",)), None, None, 1) != base
     assert sandbox_key(course, Settings(jobs=1), "/models/other", None, 1) != base
+
+
+def test_quiz6_grading_inputs_are_drawn_from_the_graders_secret(tmp_path):
+    """With the grader's seed, quiz 6's inputs differ per seed (nobody can tabulate them in advance) and
+    each still has one right answer: the cosine Top-1, never the dot product's."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from clipcourse import grading
+
+    rng = np.random.default_rng(0)
+    gallery = rng.normal(size=(40, 16))
+    refs = SimpleNamespace(gallery=gallery, gallery_names=[f"g{i:02d}.png" for i in range(40)],
+                           quiz5=rng.normal(size=(1, 16)), quiz6_scores=lambda: np.ones(40))
+    saved = dict(grading._STATE)
+    try:
+        drawn = []
+        for seed in ("a1", "b2", None):
+            grading._STATE.clear()
+            grading._STATE.update(data_dir=tmp_path, probe_seed=seed)
+            probes = grading._quiz6_probes(refs)[1:]
+            drawn.append([(sorted(accepted), names[0]) for _, _, names, accepted in probes])
+            for query, images, names, accepted in probes:
+                images, query = np.asarray(images), np.asarray(query)[0]
+                cosine = images @ query / np.linalg.norm(images, axis=1) / np.linalg.norm(query)
+                assert {names[int(np.argmax(cosine))]} == accepted
+                assert names[int(np.argmax(images @ query))] not in accepted
+        assert drawn[0] != drawn[1] and drawn[0] != drawn[2]
+    finally:
+        grading._STATE.clear()
+        grading._STATE.update(saved)
