@@ -52,6 +52,50 @@ def test_committed_notebook_has_no_outputs(name):
     assert not dirty, f"{name}: code cells {dirty} carry outputs or execution counts; " + CLEAR_HINT.format(name)
 
 
+def rendered_text(tokens):
+    """What a reader sees in mistune's syntax tree, one (shown, checked) pair per block: ``shown`` has
+    code spans in backticks, ``checked`` leaves code and math out (their ``**`` are meant literally)."""
+    blocks, shown, checked = [], [], []
+    for token in tokens:
+        kind = token["type"]
+        if kind in ("codespan", "inline_math"):
+            shown.append(f"`{token['raw']}`")
+            checked.append("…")
+        elif kind in ("softbreak", "linebreak"):
+            shown.append(" ")
+            checked.append(" ")
+        elif kind == "text":
+            shown.append(token["raw"])
+            checked.append(token["raw"])
+        elif "children" in token:
+            inner = rendered_text(token["children"])
+            if kind in ("strong", "emphasis", "link", "strikethrough"):
+                shown += [text for text, _ in inner]
+                checked += [text for _, text in inner]
+            else:
+                blocks += [("".join(shown), "".join(checked))] if shown else []
+                blocks += inner
+                shown, checked = [], []
+    return blocks + ([("".join(shown), "".join(checked))] if shown else [])
+
+
+@pytest.mark.parametrize("name", [str(Path("notebooks") / LECTURES[key]) for key in sorted(LECTURES)]
+                         + [str(Path("notebooks/en") / LECTURES[key]) for key in sorted(LECTURES)])
+def test_bold_text_renders_without_literal_asterisks(name):
+    """CommonMark (JupyterLab's marked, nbconvert's mistune) leaves ``**`` open when punctuation sits
+    just inside the closing ``**`` and a letter follows it, as in ``**퀴즈 1 (코사인)**에서``: the reader
+    then sees the asterisks. mistune follows CommonMark's flanking rules, so render each cell with it."""
+    import mistune
+
+    parse = mistune.create_markdown(renderer=None, plugins=["table", "strikethrough", "math"])
+    nb = nbformat.read(ROOT / name, as_version=4)
+    broken = [(i, shown.strip()) for i, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+              for shown, checked in rendered_text(parse(cell.source)) if "**" in checked or "__" in checked]
+    assert not broken, (
+        f"{name}: markdown cells show literal ** or __ (bold that did not close), as (cell index, text): {broken}; "
+        "put the punctuation outside the bold, e.g. `**퀴즈 1**(코사인 유사도)에서`, not `**퀴즈 1 (코사인 유사도)**에서`")
+
+
 # ---------------------------------------------------------------------------------------------
 # Executing the lecture notebooks
 
