@@ -113,6 +113,10 @@ def summary_table(results, pattern, skipped=()):
         statuses[r["status"]] = statuses.get(r["status"], 0) + 1
     lines.append("")
     lines.append(f"{len(results)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
+    ways = sorted({decided_by(r, pattern) for r in results if r.get("verdicts")})
+    if ways:
+        lines.append("decided by (grader: trusted checks outside the kernel; kernel: hidden tests run in it): "
+                     + "; ".join(ways))
     for r in sorted(results, key=name_of):
         if r["status"] != "graded":
             lines.append(f"  {name_of(r)}: {r['status']}: {r.get('reason') or '-'}")
