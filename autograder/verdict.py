@@ -377,11 +377,13 @@ class Trusted:
                     continue
                 item = raw_values.get(v)
                 if isinstance(item, dict) and item.get("t") == "missing":
-                    return False, f"{v} is not defined: run the cell that computes it (NameError)"
+                    return False, (f"{v}이(가) 정의되지 않았습니다: 그 값을 만드는 셀을 실행하세요 (NameError).\n"
+                                   f"{v} is not defined: run the cell that computes it (NameError).")
                 if isinstance(item, dict) and item.get("t") == "unreadable":
-                    return False, f"{v} could not be read: {str(item.get('why'))[:200]}"
+                    why = str(item.get("why"))[:200]
+                    return False, f"{v}의 값을 읽을 수 없습니다: {why}\n{v} could not be read: {why}"
                 if isinstance(item, dict) and item.get("t") == "too large":
-                    return False, f"{v} is larger than the grader reads"
+                    return False, f"{v}이(가) 채점기가 읽는 크기보다 큽니다.\n{v} is larger than the grader reads."
                 values.append(decoder.value(item))
             check = getattr(_resolve(target), function)
             try:
