@@ -23,6 +23,8 @@ for _line in open("/proc/self/status"):
     if _line.startswith(("VmPeak:", "VmHWM:")):
         _memory[_line.split(":")[0]] = int(_line.split()[1]) // 1024
 _memory["children_maxrss"] = _resource.getrusage(_resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+_memory["cpu_s"] = round(sum(getattr(_resource.getrusage(_who), _f) for _who in (_resource.RUSAGE_SELF, _resource.RUSAGE_CHILDREN)
+                             for _f in ("ru_utime", "ru_stime")), 1)
 print("KERNEL-MEMORY-MB " + _json.dumps(_memory))'''
 MEASURE_TAG = "KERNEL-MEMORY-MB "
 
@@ -113,7 +115,7 @@ def run_notebook(path, env_extra, timeout=1800):
     memory = kernel_memory(nb)
     return {"seconds": round(seconds, 1), "address_space_peak_mb": memory.get("VmPeak"),
             "rss_peak_mb": memory.get("VmHWM"), "child_rss_peak_mb": memory.get("children_maxrss"),
-            "errors": errors}
+            "kernel_cpu_s": memory.get("cpu_s"), "errors": errors}
 
 
 def write_json(path, data):

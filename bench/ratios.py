@@ -246,11 +246,14 @@ def grading(folder, env, copies, key):
         references = course.out / ".references"
         plain = plain_run(course.source / "quiz_search" / "quiz_search.ipynb",
                           dict(env, CLIP_COURSE_CACHE=str(references)), threads_per_kernel(1))
-        runs = {}
+        runs, outcome = {}, {}
         for jobs in (1, cores):
             seconds, run = _timed(grade_class, work / "class", course.root, None, Settings(jobs=jobs, force=True), quiet)
-            runs[jobs] = (seconds, {r["student"]: (r["status"], [(g["grade_id"], g["auto_score"], g["max_score"]) for g in r["grades"]])
+            runs[jobs] = (seconds, {r["student"]: (r["status"], [(g["grade_id"], g["auto_score"], g["max_score"])
+                                                                  for g in r["grades"] if g.get("max_score")])
                                     for r in run.results}, run.results)
+            outcome[f"jobs_{jobs}"] = {r["student"]: [r["status"], sum(g["auto_score"] or 0 for g in r["grades"]),
+                                                      r.get("reason", "")[:200]] for r in run.results}
     finally:
         for k, v in saved.items():
             if v is None:
@@ -271,7 +274,7 @@ def grading(folder, env, copies, key):
         "boxed_notebook_s": round(boxed, 2),
         "parallel_jobs": cores, "parallel_per_submission_s": round(parallel / copies, 2),
         "speed_up": round(sequential / parallel, 2),
-        "identical_grades": grades_1 == grades_n,
+        "identical_grades": grades_1 == grades_n, "outcomes": outcome,
         "all_full_marks": all(st == "graded" and all(s == m for _, s, m in g) for st, g in grades_1.values()),
     }
     say(f"grading {copies} copies of the quiz_search solution: notebook's own run {plain:.1f} s; sequential "

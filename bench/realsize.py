@@ -176,7 +176,8 @@ def grade(env, record, key, students):
                "score": score, "max_score": top, "seconds": (result.get("timing") or {}).get("total"),
                "notebook_seconds": (result.get("timing") or {}).get("notebook"),
                "address_space_peak_mb": memory.get("VmPeak"), "rss_peak_mb": memory.get("VmHWM"),
-               "child_rss_peak_mb": memory.get("children_maxrss"), "reason": result.get("reason", "")}
+               "child_rss_peak_mb": memory.get("children_maxrss"), "kernel_cpu_s": memory.get("cpu_s"),
+               "reason": result.get("reason", "")}
         rows.append(row)
         by_assignment.setdefault(assignment, []).append(row)
     summary = {}
