@@ -15,7 +15,8 @@ def _grade_args(parser):
     parser.add_argument("--cell-timeout", type=int, default=0,
                         help="seconds per cell (default: the course's Execute.timeout)")
     parser.add_argument("--notebook-timeout", type=int, default=1200, help="seconds per notebook (default 1200)")
-    parser.add_argument("--memory-mb", type=int, default=4096, help="kernel address-space cap (default 4096)")
+    # 6144 = 2x a graded quiz kernel's peak address space at the real CLIP's size (autograder/README.md, memory math)
+    parser.add_argument("--memory-mb", type=int, default=6144, help="kernel address-space cap (default 6144)")
     parser.add_argument("--cpu-seconds", type=int, default=0,
                         help="kernel CPU-time cap (default: notebook timeout x threads per kernel)")
     parser.add_argument("--force", action="store_true", help="grade again what was already graded")

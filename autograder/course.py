@@ -31,7 +31,9 @@ class Settings:
     jobs: int = 0                     # 0: number of cores
     cell_timeout: int = 0             # 0: the course config's Execute.timeout, else 300 s
     notebook_timeout: int = 1200      # whole notebook, seconds
-    memory_mb: int = 4096             # address-space cap of the kernel
+    # Address-space cap of each kernel process. 6144: twice the peak of a graded quiz kernel at the real CLIP's
+    # size (2615 MB boxed, 3054 MB unboxed with the ViT-B/32 stand-in, `make real-size`); 4096 left 1.3-1.6x.
+    memory_mb: int = 6144
     cpu_seconds: int = 0              # 0: notebook_timeout x threads per kernel
     sandbox: bool = True
     guard: bool = True
