@@ -344,7 +344,7 @@ def _keep_logs(course, result, job_dir):
     for name in ("log.txt", "job-output.txt", "kernel/kernel.log", "events.json", "result.json"):
         if Path(job_dir, name).is_file():
             shutil.copy(Path(job_dir, name), dest / Path(name).name)
-    result.setdefault("notes", []).append(f"job log: {dest}")
+    result.setdefault("notes", []).append(f"job log: {dest.relative_to(course.root)}")
 
 
 def _line(count, total, result, settings):
