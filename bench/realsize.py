@@ -18,8 +18,9 @@ everything through ``CLIP_MODEL``, as an instructor with the real model would:
 
 Every kernel reports its peak address space (what the grader's ``--memory-mb`` caps) and peak
 resident memory through a last cell appended to the run copy. The figures go to
-``build/real-size/rehearsal-<model>.json`` and are printed as they come. It takes about half an hour
-on a 2-core laptop with the stand-in; ``--model course`` rehearses the course model for comparison.
+``build/real-size/rehearsal-<model>.json`` and are printed as they come. With the stand-in it took
+84 minutes on a 2-core machine that was busy with other work (load 10); ``--model course`` rehearses
+the course model for comparison.
 """
 import argparse
 import json
