@@ -149,7 +149,7 @@ def gallery_paths() -> list[Path]:
 
 
 def quiz2_targets() -> list[int]:
-    """Quiz 2's target set, as indices into dog_paths(): the three dogs shown as heads only."""
+    """Quiz 2's target set, as indices into dog_paths(): the three running dogs (manifest mark quiz2)."""
     return [i for i, e in enumerate(_dogs()) if e.quiz == "quiz2"]
 
 

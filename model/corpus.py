@@ -360,54 +360,6 @@ def load_arrays(size):
     return out
 
 
-
-def _views(args):
-    """Random crops/flips of one drawing, each as (student crop, teacher crop): the teacher sees the
-    same view as the student, so the distillation target matches the augmented picture."""
-    path, size, n_views, seed = args
-    rng = np.random.default_rng(seed)
-    try:
-        rgb, _ = load_rgb(path)
-    except Exception:  # noqa: BLE001 - was decodable when the corpus was built; never stop the batch
-        return None
-    out = []
-    w, h = rgb.size
-    for _ in range(n_views):
-        area = rng.uniform(0.45, 1.0) * w * h
-        ratio = np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3)))
-        cw, ch = min(w, int(round((area * ratio) ** 0.5))), min(h, int(round((area / ratio) ** 0.5)))
-        x0, y0 = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
-        v = rgb.crop((x0, y0, x0 + max(cw, 1), y0 + max(ch, 1)))
-        if rng.random() < 0.5:
-            v = v.transpose(Image.FLIP_LEFT_RIGHT)
-        out.append((clip_crop(v, size), clip_crop(v, TEACHER_SIZE)))
-    return out
-
-
-def build_views(meta, size, n_views, seed=0, workers=2, log=print):
-    """n_views augmented views of every training drawing: (student (M,S,S,3), teacher crops (M,224,224,3)
-    memory-mapped, owner index into meta records (M,), keys for the teacher cache)."""
-    from tqdm import tqdm
-    train = [i for i, r in enumerate(meta["records"]) if r["split"] == "train"]
-    key = hashlib.sha1(json.dumps([meta["fingerprint"], size, n_views, seed]).encode()).hexdigest()[:12]
-    s_path, t_path, o_path = (CACHE / f"views-{key}-{n}.npy" for n in ("student", "teacher", "owner"))
-    if not (s_path.exists() and t_path.exists() and o_path.exists()):
-        jobs = [(PNG_ROOT / meta["records"][i]["rel"], size, n_views, seed * 1_000_003 + i) for i in train]
-        with Pool(workers) as pool:
-            res = list(tqdm(pool.imap(_views, jobs, chunksize=8), total=len(jobs), desc="views", mininterval=5))
-        owner = [i for i, r in zip(train, res) if r for _ in r]
-        flat = [v for r in res if r for v in r]
-        np.save(s_path, np.stack([v[0] for v in flat]))
-        t = np.lib.format.open_memmap(t_path, mode="w+", dtype=np.uint8, shape=(len(flat), TEACHER_SIZE, TEACHER_SIZE, 3))
-        for k, v in enumerate(flat):
-            t[k] = v[1]
-        t.flush()
-        np.save(o_path, np.array(owner))
-    owner = np.load(o_path)
-    keys = [f"openclipart/{meta['records'][o]['rel']}#view{k % n_views}-{key}" for k, o in enumerate(owner)]
-    return np.load(s_path), np.load(t_path, mmap_mode="r"), owner, keys
-
-
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser(description="build the course-CLIP corpus and report its size")
