@@ -220,15 +220,13 @@ def rows(res):
     g = res["gallery"]
     out[f"gallery zero-shot, \"a/an {{category}}\" ({g['n']} images, {g['categories']} categories)"] = (
         f"{g['accuracy']:.3f} = {g['vs_chance']}× chance ({g['chance']:.3f})")
-    c = res["cat"]
+    verdict = lambda check: "pass" if check["passed"] else "FAIL"
+    c, s, r = res["cat"], res["sleeping_dog"], res["running_dogs"]
     out["cat.jpg closest to (A dog / A cat / A nuclear submarine)"] = (
-        f"\"{c['closest']}\" ({'pass' if c['passed'] else 'FAIL'}; " + ", ".join(f"{k} {v:.3f}" for k, v in c["scores"].items()) + ")")
-    s = res["sleeping_dog"]
-    out[f"\"{SLEEP_TEXT}\" ranks the lying dog ({s['target']}) first"] = (
-        f"{'pass' if s['passed'] else 'FAIL'}; order {' '.join(s['ranking'])}")
-    r = res["running_dogs"]
+        f"\"{c['closest']}\" ({verdict(c)}; " + ", ".join(f"{k} {v:.3f}" for k, v in c["scores"].items()) + ")")
+    out[f"\"{SLEEP_TEXT}\" ranks the lying dog ({s['target']}) first"] = f"{verdict(s)}; order {' '.join(s['ranking'])}"
     out[f"\"{RUN_TEXT}\" puts the running dogs ({' '.join(r['targets'])}) in the Top-3"] = (
-        f"{'pass' if r['passed'] else 'FAIL'}: {r['in_top3']} of 3; order {' '.join(r['ranking'])}")
+        f"{verdict(r)}: {r['in_top3']} of 3; order {' '.join(r['ranking'])}")
     e = res["searches"]
     out["notebook 03's example searches, Top-1 of the named category"] = (
         f"{e['right']} of {e['n']} (" + ", ".join(f"{x['query']} → {x['got']}" for x in e["rows"]) + ")")
