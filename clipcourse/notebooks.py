@@ -27,7 +27,7 @@ def execute(path, timeout=CELL_TIMEOUT_S):
     The kernel is this interpreter (``sys.executable``, e.g. the course's .venv), whatever kernels
     Jupyter has registered elsewhere; it inherits this process's environment (CLIP_MODEL, offline
     flags). Raises ``CellExecutionError`` naming the failing cell; the partly executed notebook is
-    then attached to the error as ``error.notebook``.
+    then attached to the error as ``error.notebook``. The kernel is shut down however the run ends.
     """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
@@ -37,11 +37,25 @@ def execute(path, timeout=CELL_TIMEOUT_S):
     client = NotebookClient(nb, km=km, timeout=timeout, kernel_name="python3", coalesce_streams=True,
                             resources={"metadata": {"path": str(path.parent.resolve())}})
     try:
-        client.execute(env=_kernel_env())
+        # nbclient leaves a kernel it did not create running (owns_km is False when km is passed):
+        # cleanup_kc=True asks it to shut ours down too, and the finally covers what that misses
+        # (an interrupt, a failure while the kernel starts).
+        client.execute(env=_kernel_env(), cleanup_kc=True)
     except CellExecutionError as error:
         error.notebook = nb
         raise
+    finally:
+        _shut_down(km)
     return nb
+
+
+def _shut_down(km):
+    """Stop ``km``'s kernel if it still runs, and remove its connection file."""
+    try:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+    finally:
+        km.cleanup_resources()
 
 
 def _kernel_env():

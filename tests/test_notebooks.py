@@ -5,12 +5,14 @@ set HF_HUB_OFFLINE=1 and CLIP_MODEL=model/course-clip). Each notebook runs once 
 checks then read its outputs. The time budget (01-03 together <= 3 min on 2 cores) is measured by
 `make render`, which prints each notebook's time, not asserted here.
 """
+import os
 import re
 import subprocess
 from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient.exceptions import CellExecutionError
 
 from clipcourse.notebooks import execute
 
@@ -98,6 +100,41 @@ def test_bold_text_renders_without_literal_asterisks(name):
 
 # ---------------------------------------------------------------------------------------------
 # Executing the lecture notebooks
+
+
+def _running_children():
+    """Pids of this process's children that still run (zombies, already ended, are left out)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # ended while we looked
+            continue
+        state, ppid = text.rsplit(")", 1)[1].split()[:2]  # the name in parentheses may hold spaces
+        if int(ppid) == os.getpid() and state != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.parametrize("fails", [True, False], ids=["failing", "passing"])
+def test_execute_leaves_no_kernel_running(tmp_path, fails):
+    """`make render` and the tests run many notebooks in one process: each kernel must end with its run,
+    above all when a cell fails (nbclient leaves running a kernel whose manager it was given)."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import os; print(os.getpid())"),
+                                         nbformat.v4.new_code_cell("raise ValueError('boom')" if fails else "1 + 1")])
+    path = tmp_path / "run.ipynb"
+    nbformat.write(nb, path)
+    before = _running_children()
+    if fails:
+        with pytest.raises(CellExecutionError) as raised:
+            execute(path)
+        nb = raised.value.notebook
+    else:
+        nb = execute(path)
+    kernel_pid = int(stdout(nb.cells[0]))
+    left = _running_children() - before
+    assert kernel_pid not in _running_children() and not left, f"kernel {kernel_pid} left running; children: {left}"
+
 
 _executed = {}
 
