@@ -11,7 +11,7 @@ def _grade_args(parser):
     parser.add_argument("--course", default=".", help="the course folder with nbgrader_config.py (default: .)")
     parser.add_argument("--assignment", help="grade only this assignment; needed for a flat folder when the "
                                              "notebooks do not tell")
-    parser.add_argument("--jobs", "-j", type=int, default=0, help="submissions graded at once (default: cores)")
+    parser.add_argument("--jobs", "-j", type=int, default=0, help="submissions graded at once (default: cores, as many as RAM holds: (RAM - 1 GB) / (--memory-mb + 0.6 GB))")
     parser.add_argument("--cell-timeout", type=int, default=0,
                         help="seconds per cell (default: the course's Execute.timeout)")
     parser.add_argument("--notebook-timeout", type=int, default=1200, help="seconds per notebook (default 1200)")

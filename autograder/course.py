@@ -28,7 +28,7 @@ UID_BASE = 61000  # kernels of slot k run as uid/gid UID_BASE + k (no passwd ent
 @dataclasses.dataclass
 class Settings:
     """What the instructor can choose on the command line (see ``__main__``)."""
-    jobs: int = 0                     # 0: number of cores
+    jobs: int = 0                     # 0: cores, as many as RAM holds (default_jobs)
     cell_timeout: int = 0             # 0: the course config's Execute.timeout, else 300 s
     notebook_timeout: int = 1200      # whole notebook, seconds
     # Address-space cap of each kernel process. 6144: twice the peak of a graded quiz kernel at the real CLIP's
@@ -151,6 +151,46 @@ def cell_timeout(course, settings):
         return settings.cell_timeout
     configured = course.config.get("Execute", {}).get("timeout")
     return int(configured) if configured else 300
+
+
+# RAM a job needs beyond its kernel's --memory-mb (job.py, nbgrader, the hidden tests' text process), and
+# what the system and the grader keep: autograder/README.md, "Memory math" at the real CLIP's size.
+JOB_EXTRA_MB = 600
+SYSTEM_MB = 1024
+
+
+def ram_mb(meminfo="/proc/meminfo"):
+    """This machine's RAM in MB (MemTotal), or None where it cannot be read (not Linux)."""
+    try:
+        with open(meminfo) as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) // 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def default_jobs(cores, ram, memory_mb):
+    """``(jobs, why)``: as many jobs as cores, but no more than RAM holds if every kernel filled its cap.
+
+    ``ram`` is the machine's RAM in MB (None: unknown, then cores decide); each job is counted at
+    ``memory_mb + JOB_EXTRA_MB``, the system at ``SYSTEM_MB``; always at least 1.
+    """
+    cores = max(1, cores or 1)
+    if not ram:
+        return cores, f"{cores} cores, RAM unknown"
+    per_job = memory_mb + JOB_EXTRA_MB
+    jobs = max(1, min(cores, (ram - SYSTEM_MB) // per_job))
+    return jobs, f"{cores} cores, {ram / 1024:.1f} GB RAM / {per_job / 1024:.1f} GB per job"
+
+
+def jobs_for(settings):
+    """``(jobs, why)`` for this run: ``--jobs`` when given, else ``default_jobs`` on this machine."""
+    jobs, why = default_jobs(os.cpu_count(), ram_mb(), settings.memory_mb)
+    if settings.jobs:
+        return settings.jobs, f"as given (the default here: {jobs}, {why})"
+    return jobs, why
 
 
 def threads_per_kernel(jobs):

@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 from . import collect, gradebook, modelcheck, preflight, report
-from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, resolve_model, sandbox_spec,
-                     unreadable_files, write_json)
+from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, jobs_for, resolve_model,
+                     sandbox_spec, unreadable_files, write_json)
 
 SLACK_S = 300  # on top of the notebook budget: kernel start, nbgrader, feedback
 
@@ -45,7 +45,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     if not subs:
         raise CourseError(f"no submissions in {submissions}: expected <student>/<assignment>/*.ipynb "
                           "or <student>.ipynb files")
-    jobs = settings.jobs or os.cpu_count() or 1
+    jobs, why = jobs_for(settings)
     if settings.sandbox:
         check_sandbox()
     course.out.mkdir(parents=True, exist_ok=True)
@@ -83,6 +83,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     for done in _run_all(todo, env, log):
         results[(done["assignment"], done["student"])] = done
     outputs = write_reports(course, list(results.values()), settings, log, skipped=subs.skipped)
+    log(f"--jobs {jobs}: {why}")
     return ClassRun(course, list(results.values()), outputs)
 
 

@@ -11,7 +11,6 @@ builds ``build/demo-class/`` (its own course folder, linking the repository's so
 helper package, so the instructor's gradebook is never touched), grades the samples of every
 assignment and prints the class tables.
 """
-import os
 import shutil
 import subprocess
 import sys
@@ -108,5 +107,5 @@ def demo(root=".", assignments=None, jobs=0, sandbox=None, out=None, log=print):
     course = Course(course_copy(root, out / "course"))
     submissions = write_samples(course, out / "samples", assignments)
     log(f"demo: grading the sample submissions in {submissions} (course folder {course.root})")
-    settings = Settings(jobs=jobs or os.cpu_count() or 1, sandbox=sandbox)
+    settings = Settings(jobs=jobs, sandbox=sandbox)  # 0: grade_class's default (cores, RAM permitting)
     return grade_class(submissions, course.root, settings=settings, log=log)

@@ -192,6 +192,7 @@ def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stdout + second.stderr
     assert f"{done_before} submission(s) already graded" in second.stdout
+    assert "--jobs 1: as given (the default here: " in second.stdout  # the run says how many ran at once
     assert len(list(results.glob("*.json"))) == len(chosen)
     with Gradebook(course.db_url) as gb:
         assert sorted(s.student.id for s in gb.assignment_submissions(cases.TINY)) == sorted(c.student for c in chosen)

@@ -302,6 +302,43 @@ def test_resume_key_changes_with_what_kernels_see_not_with_the_number_of_jobs(co
     assert sandbox_key(course, Settings(jobs=1), "/models/other", None, 1) != base
 
 
+@pytest.mark.parametrize("cores, ram_gb, memory_mb, jobs", [
+    (2, 24, 6144, 2),     # this VM: RAM holds 3, the cores decide
+    (8, 16, 6144, 2),     # the README's memory math: 16 GB -> 2, 32 GB -> 4, 64 GB -> 9 at the default cap
+    (8, 32, 6144, 4),
+    (16, 64, 6144, 9),
+    (16, 32, 2560, 10),   # the course model's cap: (32 - 1) GB / 3.1 GB
+    (8, 4, 6144, 1),      # too little RAM for even one job at the cap: still 1
+    (0, 64, 6144, 1),     # os.cpu_count() unknown
+    (8, None, 6144, 8),   # RAM unknown (no /proc/meminfo): the cores decide
+])
+def test_default_jobs_are_cores_but_no_more_than_ram_holds(cores, ram_gb, memory_mb, jobs):
+    from autograder.course import default_jobs
+
+    got, why = default_jobs(cores, ram_gb and ram_gb * 1024, memory_mb)
+    assert got == jobs
+    assert why.startswith(f"{max(1, cores)} cores, ") and ("RAM unknown" if ram_gb is None else "GB per job" in why)
+
+
+def test_jobs_default_reads_memtotal_and_an_explicit_jobs_wins(tmp_path, monkeypatch):
+    from autograder import course as course_module
+    from autograder.course import Settings, jobs_for, ram_mb
+
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24684084 kB\nMemFree:        17314668 kB\n")
+    assert ram_mb(str(meminfo)) == 24105
+    assert ram_mb(str(tmp_path / "missing")) is None
+    meminfo.write_text("MemFree: 1 kB\n")
+    assert ram_mb(str(meminfo)) is None
+    monkeypatch.setattr(course_module.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(course_module, "ram_mb", lambda: 16 * 1024)
+    assert jobs_for(Settings()) == (2, "8 cores, 16.0 GB RAM / 6.6 GB per job")
+    jobs, why = jobs_for(Settings(jobs=6))
+    assert jobs == 6 and why.startswith("as given (the default here: 2, ")
+    monkeypatch.setattr(course_module, "ram_mb", lambda: None)
+    assert jobs_for(Settings()) == (8, "8 cores, RAM unknown")
+
+
 def test_quiz6_grading_inputs_are_drawn_from_the_graders_secret(tmp_path):
     """With the grader's seed, quiz 6's inputs differ per seed (nobody can tabulate them in advance) and
     each still has one right answer: the cosine Top-1, never the dot product's."""
