@@ -304,9 +304,18 @@ def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs
 
 
 def write_json(path, data):
-    """Write JSON atomically (a rename), so an interrupted run never leaves half a file."""
+    """Write JSON atomically (a rename), so an interrupted run never leaves half a file.
+
+    Readable UTF-8 when the text can be UTF-8; text with lone surrogates (a file name that is not
+    UTF-8, read with ``surrogateescape``; a broken emoji in a notebook) is written with ``\\u``
+    escapes instead, which is still valid JSON and reads back to the same strings, never an error.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False))
+    try:
+        raw = json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raw = json.dumps(data, indent=1, ensure_ascii=True).encode("ascii")
+    tmp.write_bytes(raw)
     os.replace(tmp, path)

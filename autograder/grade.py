@@ -187,6 +187,16 @@ def _problem_result(sub, env, status, reason):
             "digest": sub.digest, "fingerprint": env["fingerprints"].get(sub.assignment), "timing": {}}
 
 
+def _failed_result(sub, env, what, error):
+    """The ``error`` row of a submission the grader itself failed on: names its files, says what to do."""
+    files = [str(p) for p in sub.files.values()] or ([str(sub.base)] if sub.base else [sub.name])
+    where = ", ".join(collect.display_name(f) for f in files)
+    why = f"{type(error).__name__}: {error}".encode("utf-8", "backslashreplace").decode("utf-8")[:300]
+    return _problem_result(sub, env, "error", f"{what} ({where}): {why} — nothing was saved for it; run the same "
+                           "command again, and if it fails again, rename the file (plain letters and digits) "
+                           "and report this line")
+
+
 def _run_all(todo, env, log):
     """Yield each submission's result after merging it, printing one line per submission."""
     course, settings = env["course"], env["settings"]
@@ -202,9 +212,9 @@ def _run_all(todo, env, log):
         else:
             try:
                 collect.install(sub, course)
-            except OSError as error:
+            except Exception as error:  # noqa: BLE001 - one submission never stops the class
                 count += 1
-                result = _problem_result(sub, env, "error", f"could not copy the submission into the course: {error}")
+                result = _failed_result(sub, env, "could not copy the submission into the course", error)
                 log(_line(count, total, result, settings))
                 yield result
                 continue
@@ -225,12 +235,16 @@ def _run_all(todo, env, log):
             slots.put(slot)
 
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=env["jobs"])
-    futures = [pool.submit(work, sub) for sub in runnable]
+    futures = {pool.submit(work, sub): sub for sub in runnable}
     try:
         for future in concurrent.futures.as_completed(futures):
-            result, job_dir = future.result()
             count += 1
-            _merge(course, result, job_dir)
+            job_dir = None
+            try:
+                result, job_dir = future.result()
+                _merge(course, result, job_dir)
+            except Exception as error:  # noqa: BLE001 - a bug or an odd file: that row says so, the class goes on
+                result = _failed_result(futures[future], env, "the grader failed on it", error)
             if job_dir and not os.environ.get("AUTOGRADER_KEEP_JOBS"):
                 shutil.rmtree(job_dir, ignore_errors=True)
             log(_line(count, total, result, settings))
@@ -248,10 +262,18 @@ def _run_all(todo, env, log):
 
 
 def _run_job(sub, slot, env, running, stop):
-    course, settings = env["course"], env["settings"]
     if stop.is_set():
         return _problem_result(sub, env, "error", "interrupted"), None
     job_dir = tempfile.mkdtemp(prefix="ag-")  # short: unix socket paths must stay under 108 bytes
+    try:
+        return _run_job_in(sub, slot, env, running, stop, job_dir)
+    except BaseException:
+        shutil.rmtree(job_dir, ignore_errors=True)
+        raise
+
+
+def _run_job_in(sub, slot, env, running, stop, job_dir):
+    course, settings = env["course"], env["settings"]
     os.chmod(job_dir, 0o755)
     kernel_dir = os.path.join(job_dir, "kernel")
     os.makedirs(kernel_dir)

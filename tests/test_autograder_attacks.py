@@ -1,0 +1,67 @@
+"""Regression tests for the hostile and broken submissions of the grader's attack report (42 cases):
+file names that are not UTF-8, lone surrogates in a notebook, kernel replies that claim huge images,
+two notebooks for one quiz, one student in both layouts, huge notebooks, odd student names.
+
+All unit-level (no kernel, seconds): the whole-class runs are in test_autograder_class.py.
+"""
+import json
+import os
+
+import nbformat
+import pytest
+
+from autograder import collect, grade
+from autograder.course import Course, Settings, write_json
+
+from autograder_cases import TINY, tiny_course, tiny_notebook
+
+BAD_NAME = os.fsdecode(b"bad\xb0\xa1name")  # a zip from a Korean (CP949) Windows: not UTF-8 on Linux
+
+
+@pytest.fixture
+def course(tmp_path):
+    return Course(tiny_course(tmp_path / "course"))
+
+
+# ---- 1. a file name that is not UTF-8 never stops the class ----------------------------------------------
+def test_json_with_a_non_utf8_file_name_is_written_and_reads_back_the_same(tmp_path):
+    path = tmp_path / "lms" / f"{BAD_NAME}.ipynb"
+    job = {"files": {TINY: str(path)}, "name": collect.display_name(BAD_NAME), "text": "김철수 \ud83d"}
+    write_json(tmp_path / "job.json", job)
+    assert json.loads((tmp_path / "job.json").read_text()) == job
+    write_json(tmp_path / "plain.json", {"name": "김철수"})
+    assert "김철수" in (tmp_path / "plain.json").read_text(encoding="utf-8")  # still readable when it can be
+
+
+def _env(course, jobs=1):
+    return {"course": course, "settings": Settings(jobs=jobs), "jobs": jobs, "zero_grades": {TINY: []},
+            "fingerprints": {TINY: "f"}}
+
+
+def test_one_submission_failing_in_the_grader_is_an_error_row_and_the_class_goes_on(course, tmp_path, monkeypatch):
+    lms = tmp_path / "lms"
+    lms.mkdir()
+    for name in ("alice", BAD_NAME, "bob"):
+        nbformat.write(tiny_notebook(), lms / f"{name}.ipynb")
+    subs = collect.find(lms, course)
+    assert len(subs) == 3
+
+    def run_job(sub, slot, env, running, stop):
+        if sub.name != "alice":
+            raise UnicodeEncodeError("utf-8", "x\udcb0", 1, 2, "surrogates not allowed")
+        return grade._problem_result(sub, env, "graded", ""), None
+
+    merged = []
+    monkeypatch.setattr(grade, "_run_job", run_job)
+    monkeypatch.setattr(grade, "_merge", lambda course, result, job_dir: merged.append(result["name"]))
+    lines = []
+    results = list(grade._run_all(list(subs), _env(course, jobs=2), lines.append))
+    rows = {r["name"]: r for r in results}
+    assert sorted(rows) == sorted(["alice", "bob", collect.display_name(BAD_NAME)])
+    assert rows["alice"]["status"] == "graded" and merged == ["alice"]
+    bad = rows[collect.display_name(BAD_NAME)]
+    assert bad["status"] == "error"
+    assert "bad\\xb0\\xa1name.ipynb" in bad["reason"] and "surrogates not allowed" in bad["reason"]
+    assert "run the same command again" in bad["reason"]
+    assert len(lines) == 3
+    "\n".join(lines).encode("utf-8")  # the console lines are printable text
