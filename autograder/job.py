@@ -105,11 +105,20 @@ def _build_course(job, course):
     for name, path in job["files"].items():
         nb, _ = read_notebook(path)
         source_nb, _ = read_notebook(source / f"{name}.ipynb")
+        fixed = repair.replace_surrogates(nb)
         if source_nb is not None:
-            notes += [f"{name}.ipynb: {note}" if len(job["files"]) > 1 else note
-                      for note in repair.repair(nb, source_nb)]
-        (dest / f"{name}.ipynb").write_text(json.dumps(nb, ensure_ascii=False))  # normalised to nbformat 4
+            fixed += repair.repair(nb, source_nb)
+        notes += [f"{name}.ipynb: {note}" if len(job["files"]) > 1 else note for note in fixed]
+        (dest / f"{name}.ipynb").write_bytes(_notebook_bytes(nb))  # normalised to nbformat 4
     return notes
+
+
+def _notebook_bytes(nb):
+    """The notebook as UTF-8 JSON; never fails (text that cannot be UTF-8 is written as \\u escapes)."""
+    try:
+        return json.dumps(nb, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(nb, ensure_ascii=True).encode("ascii")
 
 
 def _source_cells(course, assignment):

@@ -10,7 +10,9 @@ not have, or when ``timestamp.txt`` cannot be parsed. Here, on the job's own cop
   cells by their place between the read-only cells around them;
 * read-only and test cells that are still missing are put back from the source, right after the
   cell that comes before them in the source;
-* an unreadable ``timestamp.txt`` is left out (graded without a submission time).
+* an unreadable ``timestamp.txt`` is left out (graded without a submission time);
+* text that is not valid Unicode (a lone surrogate such as half an emoji, ``"\\ud83d"`` in the
+  JSON) becomes U+FFFD (�): nbgrader could not write the notebook otherwise.
 
 Each change is a note on the student's row. Nothing here gives or takes points: the answers that
 are there are graded, a deleted answer's test fails.
@@ -124,6 +126,48 @@ def repair(nb, source_nb):
         present[gid] = cell
         kind = "grade cell" if _meta(src).get("grade") else "read-only cell"
         notes.append(f"{kind} {gid!r} was deleted (put back from the source)")
+    return notes
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # in a Python str, any surrogate is a lone one
+
+
+def _clean(value):
+    """(value with lone surrogates replaced by U+FFFD, how many were replaced), for JSON-like data."""
+    if isinstance(value, str):
+        return _SURROGATE.subn("\ufffd", value)
+    if isinstance(value, list):
+        count = 0
+        for i, item in enumerate(value):
+            value[i], n = _clean(item)
+            count += n
+        return value, count
+    if isinstance(value, dict):
+        count = 0
+        for key in list(value):
+            item, n = _clean(value[key])
+            new_key, m = _clean(key)
+            if m:
+                del value[key]
+            value[new_key] = item
+            count += n + m
+        return value, count
+    return value, 0
+
+
+def replace_surrogates(nb):
+    """Replace lone surrogates anywhere in ``nb`` (in place) by U+FFFD; returns notes naming the cells."""
+    notes = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        _, count = _clean(cell)
+        if count:
+            meta = _meta(cell) or {}
+            name = f" ({meta['grade_id']!r})" if isinstance(meta.get("grade_id"), str) else ""
+            notes.append(f"cell {index + 1}{name}, a {cell.get('cell_type', '?')} cell, held text that is not valid "
+                         f"Unicode (a lone surrogate, such as half an emoji): replaced by \ufffd ({count}x)")
+    _, count = _clean(nb.get("metadata", {}))
+    if count:
+        notes.append(f"the notebook's metadata held text that is not valid Unicode: replaced by \ufffd ({count}x)")
     return notes
 
 

@@ -65,3 +65,25 @@ def test_one_submission_failing_in_the_grader_is_an_error_row_and_the_class_goes
     assert "run the same command again" in bad["reason"]
     assert len(lines) == 3
     "\n".join(lines).encode("utf-8")  # the console lines are printable text
+
+
+# ---- 4. a lone surrogate in a notebook is repaired, with the cell named ---------------------------------
+def test_a_lone_surrogate_is_replaced_and_its_cell_named(course, tmp_path):
+    from autograder import job as job_module
+
+    nb = tiny_notebook()
+    nb.cells[0].source = "# Tiny quiz \ud83d done"
+    nb.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="half an emoji: \udc00")]
+    path = tmp_path / f"{TINY}.ipynb"
+    path.write_text(json.dumps(nb))  # ensure_ascii: "\ud83d" in the JSON, as the tester's file had it
+    (tmp_path / "gradebook.db").write_bytes(b"")
+    job = {"assignment": TINY, "student": "s1", "gradebook": str(tmp_path / "gradebook.db"),
+           "source": str(course.source / TINY), "files": {TINY: str(path)}, "base": None, "extra": []}
+    notes = job_module._build_course(job, tmp_path / "job-course")
+    assert "cell 1, a markdown cell, held text that is not valid Unicode (a lone surrogate, such as half an " \
+           "emoji): replaced by \ufffd (1x)" in notes
+    assert any(n.startswith("cell 3 ('q1_answer'), a code cell") for n in notes)
+    written = (tmp_path / "job-course" / "submitted" / "s1" / TINY / f"{TINY}.ipynb").read_text(encoding="utf-8")
+    graded = nbformat.reads(written, as_version=4)
+    assert graded.cells[0].source == "# Tiny quiz \ufffd done"
+    assert graded.cells[3].source == nb.cells[3].source  # nothing else changed
