@@ -42,6 +42,14 @@ from .feedback import split_hidden
 
 MAX_REPLY = 48 * 2 ** 20      # characters of one reply from the kernel (values.LIMIT plus quoting)
 MAX_ELEMENTS = 20_000_000     # elements of one array
+# Nothing is allocated for a size or count the kernel claims before it is checked against these (the
+# kernel is untrusted: a 150-byte reply once claimed a 20000 x 20000 picture). Honest replies are far
+# below: quiz 3 hands over the 200 gallery pictures (at most 256 x 256) and 200 file names.
+MAX_ITEMS = 100_000           # items of one list or tuple (values.MAX_ITEMS: an honest kernel sends no more)
+MAX_NODES = 500_000           # values in one reply, all lists together
+MAX_IMAGES = 1_000            # images in one reply
+MAX_IMAGE_PIXELS = 4096 * 4096  # one image's claimed width x height
+MAX_NEW_PIXELS = 64 * 2 ** 20   # pixels of the distinct images the grader builds or loads for one reply
 _DTYPES = {"<f4", "<f8", "<i8", "|b1"}
 
 
@@ -157,14 +165,26 @@ def _stand_in(type_name):
     return type(name if name.isidentifier() else "object", (), {"__repr__": lambda self: f"<{name}>"})()
 
 
+def _too_large(ko, en):
+    return Malformed(f"{ko}\n{en}")
+
+
 class Decoder:
+    """Turns one request's plain data into values for the checks, within the limits above."""
+
     def __init__(self, known_images=None, call_kernel=None):
         self.known_images = known_images or (lambda size, digest: None)
         self.call_kernel = call_kernel
+        self.nodes = self.images = self.pixels = 0
+        self._built = {}  # (size, digest) -> image, so a repeated picture is built or loaded once
 
     def value(self, item, depth=0):
         if not isinstance(item, dict) or not isinstance(item.get("t"), str) or depth > 6:
             raise Malformed("the notebook's values came back in a form the grader does not read")
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise _too_large(f"노트북의 값에 항목이 {MAX_NODES}개보다 많습니다. 채점기가 읽는 양을 넘습니다.",
+                             f"The notebook's values hold more than {MAX_NODES} items, more than the grader reads.")
         kind = item["t"]
         if kind == "none":
             return None
@@ -187,6 +207,9 @@ class Decoder:
             items = item.get("items")
             if not isinstance(items, list):
                 raise Malformed("a list came back without its items")
+            if len(items) > MAX_ITEMS:
+                raise _too_large(f"항목이 {len(items)}개인 {kind}는 채점기가 읽는 크기({MAX_ITEMS}개)보다 큽니다.",
+                                 f"A {kind} of {len(items)} items is more than the grader reads ({MAX_ITEMS}).")
             values = [self.value(i, depth + 1) for i in items]
             return values if kind == "list" else tuple(values)
         if kind == "image":
@@ -216,13 +239,28 @@ class Decoder:
         from PIL import Image
 
         size, digest = item.get("size"), item.get("sha256")
-        if not (isinstance(size, list) and len(size) == 2 and all(type(n) is int and 0 < n <= 20000 for n in size)
-                and isinstance(digest, str)):
+        if not (isinstance(size, list) and len(size) == 2 and all(type(n) is int and n > 0 for n in size)
+                and isinstance(digest, str) and len(digest) <= 128):
             raise Malformed("an image came back without its size and pixel hash")
-        known = self.known_images(tuple(size), digest)
-        if known is not None:
-            return known
-        return Image.new("RGB", tuple(size), (255, 0, 255))  # not any course picture: a comparison fails
+        width, height = size
+        if width * height > MAX_IMAGE_PIXELS:
+            raise _too_large(f"{width} x {height} 픽셀 이미지는 채점기가 읽는 크기({MAX_IMAGE_PIXELS} 픽셀)보다 큽니다.",
+                             f"An image of {width} x {height} pixels is larger than the grader reads "
+                             f"({MAX_IMAGE_PIXELS} pixels).")
+        self.images += 1
+        if self.images > MAX_IMAGES:
+            raise _too_large(f"이미지가 {MAX_IMAGES}개보다 많습니다. 채점기가 읽는 양을 넘습니다.",
+                             f"More than {MAX_IMAGES} images: more than the grader reads.")
+        key = (width, height, digest)
+        if key not in self._built:
+            self.pixels += width * height
+            if self.pixels > MAX_NEW_PIXELS:
+                raise _too_large("이미지의 픽셀이 모두 합쳐 채점기가 읽는 양보다 많습니다.",
+                                 f"The images hold more than {MAX_NEW_PIXELS} pixels in all: more than the grader reads.")
+            known = self.known_images((width, height), digest)
+            # not a course picture: a stand-in of that size, which no comparison with one accepts
+            self._built[key] = known if known is not None else Image.new("RGB", (width, height), (255, 0, 255))
+        return self._built[key]
 
 
 def encode_argument(value):
@@ -276,6 +314,9 @@ def parse_reply(text):
             raise Malformed("the notebook's values came back as something other than text") from None
     if not isinstance(body, str):
         raise Malformed("the notebook's values came back as something other than text")
+    if body.count("{") > MAX_NODES:  # every value is an object: refuse before parsing builds them all
+        raise _too_large(f"노트북의 값에 항목이 {MAX_NODES}개보다 많습니다. 채점기가 읽는 양을 넘습니다.",
+                         f"The notebook's values hold more than {MAX_NODES} items, more than the grader reads.")
     try:
         return json.loads(body)
     except (ValueError, RecursionError):

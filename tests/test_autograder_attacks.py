@@ -87,3 +87,43 @@ def test_a_lone_surrogate_is_replaced_and_its_cell_named(course, tmp_path):
     graded = nbformat.reads(written, as_version=4)
     assert graded.cells[0].source == "# Tiny quiz \ufffd done"
     assert graded.cells[3].source == nb.cells[3].source  # nothing else changed
+
+
+# ---- 2. the grader never allocates for a size or count the kernel claims --------------------------------
+def _image(width, height, digest="0" * 64):
+    return {"t": "image", "size": [width, height], "sha256": digest}
+
+
+def test_a_claimed_huge_image_fails_the_test_without_allocating_it():
+    import resource
+
+    from autograder import verdict
+    from PIL import Image  # noqa: F401 - imported before measuring
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(verdict.Malformed, match="An image of 20000 x 20000 pixels is larger than the grader reads"):
+        verdict.Decoder().value(_image(20000, 20000))  # the tester's 150-byte reply: 1.2 GB of RGB
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 50 * 1024  # kB: nothing big was built
+    picture = verdict.Decoder().value(_image(256, 256))
+    assert picture.size == (256, 256)  # an honest size still gets its stand-in (no course picture matches)
+
+
+def test_images_lists_and_replies_are_counted_against_limits(monkeypatch):
+    from autograder import verdict
+
+    decoder = verdict.Decoder()
+    same = decoder.value({"t": "list", "items": [_image(256, 256)] * 500})
+    assert len(same) == 500 and len({id(i) for i in same}) == 1 and decoder.pixels == 256 * 256  # built once
+    with pytest.raises(verdict.Malformed, match="More than 1000 images"):
+        verdict.Decoder().value({"t": "list", "items": [_image(8, 8)] * 1001})
+    monkeypatch.setattr(verdict, "MAX_NEW_PIXELS", 3 * 100 * 100)
+    with pytest.raises(verdict.Malformed, match="pixels in all"):
+        verdict.Decoder().value({"t": "list", "items": [_image(100, 100 + i, f"{i:064x}") for i in range(4)]})
+    with pytest.raises(verdict.Malformed, match="A list of 100001 items is more than the grader reads"):
+        verdict.Decoder().value({"t": "list", "items": [{"t": "none"}] * 100_001})
+    monkeypatch.setattr(verdict, "MAX_NODES", 1000)
+    nested = {"t": "list", "items": [{"t": "list", "items": [{"t": "int", "v": 1}] * 600}] * 2}
+    with pytest.raises(verdict.Malformed, match="more than 1000 items"):
+        verdict.Decoder().value(nested)
+    with pytest.raises(verdict.Malformed, match="more than 1000 items"):
+        verdict.parse_reply(repr(json.dumps({"x": nested})))  # refused before json builds the objects
