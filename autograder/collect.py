@@ -6,9 +6,11 @@ Two layouts are read:
 * an LMS download: ``DIR/<student>.ipynb`` (the assignment is ``--assignment``, the course's only
   one, or the one whose grade cells the notebook carries).
 
-Every file is read here first, so that an empty file, invalid JSON or something that is not a
-notebook becomes a row with a reason instead of a crash later. A notebook under another name
-than the assignment's is renamed when there is no doubt which one it is.
+Every file is read here first, so that an empty file, invalid JSON, something that is not a
+notebook or a notebook over ``MAX_NOTEBOOK_MB`` becomes a row with a reason instead of a crash or
+an hour of grading later. A notebook under another name than the assignment's is renamed when there
+is no doubt which one it is (``.ipynb`` in any case); of two notebooks for one quiz (or one student
+in both layouts) the one with edited answer cells, else the newest, is graded and the row flagged.
 
 Student names are kept exactly as the folder or file carries them (Hangul, spaces, dots, long
 names): that is the CSV's ``student`` column. nbgrader gets a safe, unique id for its folders and
@@ -31,6 +33,9 @@ _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
 #: What file managers, archives and Jupyter leave next to submissions: skipped with a line, never a row.
 SYSTEM_ENTRIES = {".ipynb_checkpoints", ".DS_Store", "__MACOSX", ".git", "Thumbs.db", "desktop.ini", ".Trash"}
+#: A quiz notebook is well under 1 MB with its outputs; a bigger one is refused before it is read (a
+#: 250 MB markdown cell once kept a grading job busy for 450 s at 1 GB).
+MAX_NOTEBOOK_MB = 50
 
 
 @dataclasses.dataclass
@@ -44,6 +49,7 @@ class Submission:
     notes: list = dataclasses.field(default_factory=list)
     digest: str = ""     # sha256 of everything submitted (resume key)
     name: str = ""       # the student's name exactly as submitted (the CSV's student column)
+    flags: list = dataclasses.field(default_factory=list)  # for a human to check (the CSV's flags column)
 
 
 class Found(list):
@@ -52,6 +58,15 @@ class Found(list):
     def __init__(self, items=(), skipped=()):
         super().__init__(items)
         self.skipped = list(skipped)
+
+
+def is_notebook_name(name):
+    return name.lower().endswith(".ipynb") and len(name) > len(".ipynb")
+
+
+def _stem(name):
+    """The notebook's name without ``.ipynb`` (in any case)."""
+    return name[: -len(".ipynb")]
 
 
 def display_name(name):
@@ -89,32 +104,37 @@ def _kind(path):
 def read_notebook(path):
     """``(notebook, "")`` or ``(None, reason)`` for an unreadable file (never opens a non-regular file)."""
     path = Path(path)
-    kind = _kind(path)
+    kind, label = _kind(path), display_name(path.name)
     if kind == "link":
-        return None, f"{path.name} is a symbolic link, not a file: not graded"
+        return None, f"{label} is a symbolic link, not a file: not graded"
     if kind != "file":
-        return None, f"{path.name} is not a regular file ({kind}): not opened"
+        return None, f"{label} is not a regular file ({kind}): not opened"
     try:
         with open(path, "rb", opener=lambda p, flags: os.open(p, flags | os.O_NOFOLLOW | os.O_NONBLOCK)) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > MAX_NOTEBOOK_MB * 2 ** 20:
+                return None, (f"{label} is {size / 2 ** 20:.0f} MB, more than the {MAX_NOTEBOOK_MB} MB a notebook may "
+                              "have (not read): ask the student to clear all outputs (Edit > Clear Outputs of All "
+                              "Cells), remove any pasted data, save and submit again")
             raw = f.read()
     except OSError as error:
-        return None, f"{path.name} could not be read ({error.strerror})"
+        return None, f"{label} could not be read ({error.strerror})"
     if not raw.strip():
-        return None, f"{path.name} is empty"
+        return None, f"{label} is empty"
     try:
         data = json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
-        return None, f"{path.name} is not text (not a notebook)"
+        return None, f"{label} is not text (not a notebook)"
     except json.JSONDecodeError as error:
-        return None, f"{path.name} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
+        return None, f"{label} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
     except RecursionError:
-        return None, f"{path.name} is JSON nested too deeply to be a notebook"
+        return None, f"{label} is JSON nested too deeply to be a notebook"
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        return None, f"{path.name} is JSON but not a Jupyter notebook (no cells)"
+        return None, f"{label} is JSON but not a Jupyter notebook (no cells)"
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as error:
-        return None, f"{path.name} is not a notebook nbformat can read ({error})"
+        return None, f"{label} is not a notebook nbformat can read ({error})"
     return nb, ""
 
 
@@ -132,7 +152,9 @@ def _digest(paths):
     for p in sorted(paths):
         h.update(os.fsencode(Path(p).name))
         if _kind(p) == "file":
-            h.update(Path(p).read_bytes())
+            with open(p, "rb") as f:
+                for chunk in iter(lambda: f.read(2 ** 20), b""):
+                    h.update(chunk)
         else:
             h.update(_kind(p).encode())
     return h.hexdigest()[:16]
@@ -176,7 +198,7 @@ def find(directory, course, assignment=None):
         label = display_name(name)
         if name in SYSTEM_ENTRIES:
             skipped.append((label, "a system file or folder, not a submission"))
-        elif name.endswith(".ipynb") and kind != "dir":
+        elif is_notebook_name(name) and kind != "dir":
             found.append(_from_flat(entry, course, known, assignment))
         elif kind == "link":
             skipped.append((label, "a symbolic link: never followed"))
@@ -198,7 +220,7 @@ def _from_student_dir(student_dir, course, known, assignment):
         kind = _kind(p)
         if kind == "dir" and p.name not in SYSTEM_ENTRIES:
             folders.append(p)
-        elif p.name.endswith(".ipynb") and kind == "file":
+        elif is_notebook_name(p.name) and kind == "file":
             loose.append(p)
     matched = [p for p in folders if p.name in known and (not assignment or p.name == assignment)]
     subs = [_from_nbgrader(student, adir, course) for adir in matched]
@@ -214,11 +236,11 @@ def _from_student_dir(student_dir, course, known, assignment):
 
 
 def _has_notebook(folder):
-    return any(p.name.endswith(".ipynb") and _kind(p) == "file" for p in _entries(folder))
+    return any(is_notebook_name(p.name) and _kind(p) == "file" for p in _entries(folder))
 
 
 def _notebooks_in(folder):
-    return [p for p in _entries(folder) if p.name.endswith(".ipynb") and _kind(p) == "file"]
+    return [p for p in _entries(folder) if is_notebook_name(p.name) and _kind(p) == "file"]
 
 
 def _stray_folder(student_dir, folders, course, known, assignment):
@@ -259,7 +281,7 @@ def _best_match(nb, candidates, course):
 
 
 def _from_flat(path, course, known, assignment):
-    name = path.name[: -len(".ipynb")]
+    name = _stem(path.name)
     sub = Submission(student_id(name), assignment or (known[0] if len(known) == 1 else ""), {}, [], None,
                      name=display_name(name))
     nb, problem = read_notebook(path)
@@ -274,6 +296,10 @@ def _from_flat(path, course, known, assignment):
         notebooks = course.notebooks(sub.assignment) if sub.assignment else []
         if len(notebooks) == 1:
             match = (sub.assignment, notebooks[0])
+            other = _other_assignment(nb, sub.assignment, known, course)
+            if other:
+                sub.notes.append(f"{display_name(path.name)} has the grade cells of {other}, not of {sub.assignment}: "
+                                 f"graded as {sub.assignment} (is it the right notebook?)")
         else:
             sub.assignment = sub.assignment or "unknown"
             sub.problem = (f"{display_name(path.name)}: could not tell which assignment/notebook it is (no known "
@@ -299,32 +325,52 @@ def _from_nbgrader(student, adir, course, assignment=None, shallow=False):
         sub.notes.append("ignored symbolic links: " + ", ".join(display_name(str(p.relative_to(adir))) for p in links[:5]))
     for path, kind in special[:5]:
         sub.notes.append(f"ignored {display_name(str(path.relative_to(adir)))}: not a regular file ({kind}), not opened")
-    notebooks = [p for p in files if p.parent == adir and p.name.endswith(".ipynb")]
+    notebooks = [p for p in files if p.parent == adir and is_notebook_name(p.name)]
     sub.extra = [p.relative_to(adir) for p in files
-                 if not p.name.endswith(".ipynb") and ".ipynb_checkpoints" not in p.parts]
+                 if not is_notebook_name(p.name) and ".ipynb_checkpoints" not in p.parts]
     sub.digest = _digest(notebooks + [adir / e for e in sub.extra])
-    unread = []
+    unread, candidates, unmatched = [], {}, []
     for path in notebooks:
-        if path.stem in expected:
-            sub.files[path.stem] = path
-    strays = [p for p in notebooks if p.stem not in expected]
+        if _stem(path.name) in expected:
+            candidates.setdefault(_stem(path.name), []).append(path)
+    strays = [p for p in notebooks if _stem(p.name) not in expected]
     for path in strays:
         nb, problem = read_notebook(path)
         if problem:
             unread.append(problem)
             continue
-        missing = [n for n in expected if n not in sub.files]
         match = _best_match(nb, [assignment], course)
-        name = match[1] if match else (missing[0] if len(missing) == 1 and len(strays) == 1 else None)
-        if name and name not in sub.files:
-            sub.files[name] = path
-            sub.notes.append(f"graded {display_name(path.name)} as {name}.ipynb")
+        if match:
+            candidates.setdefault(match[1], []).append(path)
         else:
-            sub.notes.append(f"ignored {display_name(path.name)} (not a notebook of {assignment})")
+            unmatched.append((path, nb))
+    missing = [n for n in expected if n not in candidates]
+    for path, nb in unmatched:
+        other = _other_assignment(nb, assignment, course.assignments(), course)
+        if other:
+            sub.notes.append(f"ignored {display_name(path.name)}: it has the grade cells of {other}, not of {assignment}")
+        elif len(missing) == 1 and len(strays) == 1:  # one notebook under another name, one missing: no doubt
+            candidates[missing[0]] = [path]
+        else:
+            sub.notes.append(f"ignored {display_name(path.name)}: no grade cells of {assignment}, and the notebook "
+                             "it would be is already there or not clear")
+    for name in expected:
+        paths = candidates.get(name, [])
+        if not paths:
+            continue
+        path = paths[0] if len(paths) == 1 else _pick(name, paths, sub)
+        sub.files[name] = path
+        if _stem(path.name) != name:
+            sub.notes.append(f"graded {display_name(path.name)} as {name}.ipynb")
     for name, path in sub.files.items():
-        _, problem = read_notebook(path)
+        nb, problem = read_notebook(path)
         if problem:
             unread.append(problem)
+        elif not grade_ids(nb) & _signatures(course, [assignment]).get((assignment, name), set()):
+            other = _other_assignment(nb, assignment, course.assignments(), course)
+            if other:
+                sub.notes.append(f"{display_name(path.name)} has the grade cells of {other}, not of {assignment}: "
+                                 "graded as it is (is it the right notebook?)")
     if unread and len(unread) >= len(expected):
         sub.problem = "; ".join(unread)
     elif unread:
@@ -334,17 +380,97 @@ def _from_nbgrader(student, adir, course, assignment=None, shallow=False):
     return sub
 
 
-def _dedupe(found):
-    """One submission per (exact name, assignment): a second one for the same name is noted, never merged
-    with another student's."""
-    seen, result = {}, []
-    for sub in found:
-        key = (sub.name, sub.assignment)
-        if key in seen:
-            seen[key].notes.append(f"a second submission for {sub.name} was ignored")
+def _other_assignment(nb, assignment, known, course):
+    """The other assignment whose grade cells ``nb`` carries (None when it is not clearly one)."""
+    match = _best_match(nb, [a for a in known if a != assignment], course)
+    if not match:
+        return None
+    own = len(grade_ids(nb) & set().union(set(), *_signatures(course, [assignment]).values()))
+    return match[0] if own == 0 else None
+
+
+def edited_answers(nb):
+    """How many answer cells differ from the released notebook (nbgrader's checksum; without one, the
+    cell no longer holds nbgrader's stub), or -1 when ``nb`` could not be read."""
+    if nb is None:
+        return -1
+    from nbgrader.utils import compute_checksum
+
+    count = 0
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader")
+        if not (isinstance(meta, dict) and meta.get("solution")):
             continue
-        seen[key] = sub
-        result.append(sub)
+        if isinstance(meta.get("checksum"), str):
+            try:
+                count += compute_checksum(cell) != meta["checksum"]
+            except Exception:
+                count += 1
+        else:
+            count += not any(stub in cell.source for stub in ("NotImplementedError", "YOUR CODE HERE",
+                                                               "YOUR ANSWER HERE"))
+    return count
+
+
+def _mtime(path):
+    try:
+        return os.lstat(path).st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _when(ns):
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9)) if ns else "?"
+
+
+def _pick(name, paths, sub):
+    """Of several notebooks for ``name``: the one with the most edited answer cells, then the newest, then
+    the one under the right name; the row is flagged, listing them all."""
+    info = {p: (edited_answers(read_notebook(p)[0]), _mtime(p)) for p in paths}
+    ranked = sorted(paths, key=lambda p: (-info[p][0], -info[p][1], _stem(p.name) != name, p.name))
+    described = [f"{display_name(p.name)!r} ({max(info[p][0], 0)} answer cells edited, saved {_when(info[p][1])})"
+                 for p in ranked]
+    sub.flags.append(f"{len(paths)} notebooks for {name}.ipynb: graded {described[0]} over "
+                     f"{', '.join(described[1:])}; check which one the student meant")
+    return ranked[0]
+
+
+def _where(sub):
+    """Where a submission came from, for a message: ``bob/quiz_cosine/`` or ``bob.ipynb``."""
+    if sub.base is not None:
+        return display_name(f"{sub.base.parent.name}/{sub.base.name}/")
+    return ", ".join(display_name(p.name) for p in sub.files.values()) or sub.name
+
+
+def _standing(sub):
+    """(edited answer cells, newest file) of a submission; an unreadable one ranks last."""
+    if sub.problem or not sub.files:
+        return -1, 0
+    edited = sum(max(edited_answers(read_notebook(p)[0]), 0) for p in sub.files.values())
+    return edited, max(_mtime(p) for p in sub.files.values())
+
+
+def _dedupe(found):
+    """One submission per (exact name, assignment). When a name has several (both layouts, say), the one
+    with the most edited answer cells, then the newest, is graded and the row is flagged listing all;
+    never merged with another student's."""
+    groups = {}
+    for sub in found:
+        groups.setdefault((sub.name, sub.assignment), []).append(sub)
+    result = []
+    for (name, _), subs in groups.items():
+        if len(subs) == 1:
+            result.append(subs[0])
+            continue
+        info = {id(s): _standing(s) for s in subs}
+        ranked = sorted(subs, key=lambda s: (-info[id(s)][0], -info[id(s)][1]))  # stable: folder order last
+        described = [f"{_where(s)} ({max(info[id(s)][0], 0)} answer cells edited"
+                     + (f", saved {_when(info[id(s)][1])})" if info[id(s)][1] else ", unreadable)") for s in ranked]
+        ranked[0].flags.append(f"{len(subs)} submissions for {name}: graded {described[0]} over "
+                               f"{', '.join(described[1:])}; check which one the student meant")
+        result.append(ranked[0])
     return result
 
 

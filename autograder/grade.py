@@ -183,7 +183,7 @@ def _load_result(course, sub):
 # ---- running the jobs ---------------------------------------------------------------------------------
 def _problem_result(sub, env, status, reason):
     return {"student": sub.student, "name": sub.name, "assignment": sub.assignment, "status": status, "reason": reason,
-            "grades": [dict(g) for g in env["zero_grades"].get(sub.assignment, [])], "notes": list(sub.notes), "flags": [], "events": {}, "cells": {},
+            "grades": [dict(g) for g in env["zero_grades"].get(sub.assignment, [])], "notes": list(sub.notes), "flags": list(sub.flags), "events": {}, "cells": {},
             "digest": sub.digest, "fingerprint": env["fingerprints"].get(sub.assignment), "timing": {}}
 
 
@@ -284,7 +284,7 @@ def _run_job_in(sub, slot, env, running, stop, job_dir):
         "gradebook": str(env["snapshot"]), "source": str(course.source / sub.assignment),
         "files": {name: str(path) for name, path in sub.files.items()},
         "base": str(sub.base) if sub.base else None, "extra": [str(e) for e in sub.extra],
-        "notes": sub.notes, "digest": sub.digest, "fingerprint": env["fingerprints"][sub.assignment],
+        "notes": sub.notes, "flags": sub.flags, "digest": sub.digest, "fingerprint": env["fingerprints"][sub.assignment],
         "settings": {"cell_timeout": cell_timeout(course, settings), "notebook_timeout": settings.notebook_timeout,
                      "sandbox": settings.sandbox, "guard": settings.guard},
         "data_dirs": [p for p in course_paths(course) if os.path.basename(p) == "data"],

@@ -50,7 +50,7 @@ def run(job):
     student, assignment = job["student"], job["assignment"]
     result = {"student": student, "name": job.get("name") or student, "assignment": assignment, "status": "error",
               "reason": "",
-              "grades": [], "notes": list(job.get("notes", [])), "flags": [], "events": {},
+              "grades": [], "notes": list(job.get("notes", [])), "flags": list(job.get("flags", [])), "events": {},
               "digest": job["digest"], "fingerprint": job["fingerprint"], "timing": {}}
     try:
         result["notes"] += _build_course(job, course)

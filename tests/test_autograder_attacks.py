@@ -127,3 +127,97 @@ def test_images_lists_and_replies_are_counted_against_limits(monkeypatch):
         verdict.Decoder().value(nested)
     with pytest.raises(verdict.Malformed, match="more than 1000 items"):
         verdict.parse_reply(repr(json.dumps({"x": nested})))  # refused before json builds the objects
+
+
+# ---- 5. two notebooks for one quiz, both layouts, another assignment, .IPYNB, huge files --------------------
+def _released_and_answered():
+    """(blank, answered): the blank as nbgrader releases it (checksums of the stub answers); the answered one
+    is the same file with the answers written in, as a student's Jupyter saves it."""
+    from nbgrader.utils import compute_checksum
+
+    blank, answered = tiny_notebook(), tiny_notebook()
+    for cell in blank.cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = "# YOUR CODE HERE\nraise NotImplementedError()"
+            cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
+    for done, cell in zip(answered.cells, blank.cells):
+        if "checksum" in cell.metadata.get("nbgrader", {}):
+            done.metadata.nbgrader["checksum"] = cell.metadata.nbgrader["checksum"]
+    return blank, answered
+
+
+def _write(nb, path, mtime=None):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    if mtime:
+        os.utime(path, (mtime, mtime))
+    return path
+
+
+def test_of_two_notebooks_for_one_quiz_the_answered_one_is_graded_and_the_row_flagged(course, tmp_path):
+    blank, answered = _released_and_answered()
+    folder = tmp_path / "submitted" / "dupnb" / TINY
+    _write(blank, folder / f"{TINY}.ipynb", mtime=2_000_000_000)  # the blank one is even newer
+    done = _write(answered, folder / f"{TINY} (1).ipynb", mtime=1_900_000_000)
+    (sub,) = collect.find(tmp_path / "submitted", course)
+    assert sub.files == {TINY: done} and not sub.problem
+    assert "graded tiny (1).ipynb as tiny.ipynb" in sub.notes
+    assert not any("not a notebook of" in n for n in sub.notes)
+    (flag,) = sub.flags
+    assert flag.startswith("2 notebooks for tiny.ipynb: graded 'tiny (1).ipynb' (3 answer cells edited, saved ")
+    assert "over 'tiny.ipynb' (0 answer cells edited, saved " in flag and "check which one" in flag
+    # equally answered: the newest wins, whichever its name
+    _write(answered, folder / f"{TINY}.ipynb", mtime=2_000_000_000)
+    (sub,) = collect.find(tmp_path / "submitted", course)
+    assert sub.files == {TINY: folder / f"{TINY}.ipynb"} and "graded 'tiny.ipynb' (3 answer" in sub.flags[0]
+
+
+def test_one_student_in_both_layouts_gets_the_answered_submission_flagged(course, tmp_path):
+    blank, answered = _released_and_answered()
+    lms = tmp_path / "lms"
+    _write(blank, lms / "bob" / TINY / f"{TINY}.ipynb", mtime=2_000_000_000)
+    flat = _write(answered, lms / "bob.ipynb", mtime=1_900_000_000)
+    (sub,) = collect.find(lms, course)
+    assert sub.files == {TINY: flat}
+    (flag,) = sub.flags
+    assert flag.startswith("2 submissions for bob: graded bob.ipynb (3 answer cells edited, saved ")
+    assert "over bob/tiny/ (0 answer cells edited" in flag
+
+
+def _second_assignment(course):
+    other = nbformat.v4.new_notebook()
+    other.cells = [nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {
+        "grade": False, "solution": True, "locked": False, "schema_version": 3, "grade_id": "o1_answer"}}),
+        nbformat.v4.new_code_cell("assert x == 1", metadata={"nbgrader": {
+            "grade": True, "solution": False, "locked": True, "schema_version": 3, "grade_id": "o1_test", "points": 1}})]
+    return _write(other, course.source / "other" / "other.ipynb")
+
+
+def test_a_notebook_of_another_assignment_is_named_as_such(course, tmp_path):
+    other = nbformat.read(_second_assignment(course), as_version=4)
+    subs = tmp_path / "submitted"
+    _write(other, subs / "carol" / TINY / "homework.ipynb")
+    _write(other, subs / "dave" / TINY / f"{TINY}.ipynb")
+    rows = {s.name: s for s in collect.find(subs, course)}
+    assert rows["carol"].problem == "no notebook of tiny found (expected tiny.ipynb)"
+    assert "ignored homework.ipynb: it has the grade cells of other, not of tiny" in rows["carol"].notes
+    assert not rows["dave"].problem
+    assert "tiny.ipynb has the grade cells of other, not of tiny: graded as it is (is it the right notebook?)" \
+        in rows["dave"].notes
+
+
+def test_upper_case_extensions_are_notebooks_and_huge_notebooks_are_refused_up_front(course, tmp_path):
+    lms = tmp_path / "lms"
+    _write(tiny_notebook(), lms / "UPPER.IPYNB")
+    _write(tiny_notebook(), lms / "erin" / TINY / "Quiz.IpYnB")
+    giant = lms / "giant.ipynb"
+    with open(giant, "wb") as f:
+        f.truncate((collect.MAX_NOTEBOOK_MB + 1) * 2 ** 20)  # sparse: no disk used, never read
+    found = collect.find(lms, course)
+    rows = {s.name: s for s in found}
+    assert sorted(rows) == ["UPPER", "erin", "giant"] and found.skipped == []
+    assert rows["UPPER"].files == {TINY: lms / "UPPER.IPYNB"} and not rows["UPPER"].problem
+    assert rows["erin"].files == {TINY: lms / "erin" / TINY / "Quiz.IpYnB"}
+    assert rows["giant"].problem.startswith("giant.ipynb is 51 MB, more than the 50 MB a notebook may have (not read)")
+    assert "clear all outputs" in rows["giant"].problem and rows["giant"].digest
+
