@@ -210,7 +210,7 @@ def find(directory, course, assignment=None):
             skipped.append((label, "not a notebook (.ipynb) and not a student folder"))
         else:
             skipped.append((label, f"not a regular file ({kind}): not opened"))
-    return Found(_unique_ids(_dedupe(found)), skipped)
+    return Found(_unique_ids(_look_alike(_dedupe(found))), skipped)
 
 
 def _from_student_dir(student_dir, course, known, assignment):
@@ -472,6 +472,20 @@ def _dedupe(found):
                                f"{', '.join(described[1:])}; check which one the student meant")
         result.append(ranked[0])
     return result
+
+
+def _look_alike(found):
+    """Flag different names that are the same text after Unicode normalisation (NFC): 'José' typed on
+    one machine and 'Jose' + a combining accent on another may be one student, or two."""
+    groups = {}
+    for sub in found:
+        groups.setdefault((unicodedata.normalize("NFC", sub.name), sub.assignment), []).append(sub)
+    for subs in groups.values():
+        for sub in subs if len(subs) > 1 else []:
+            others = ", ".join(ascii(o.name) for o in subs if o is not sub)
+            sub.flags.append(f"the name {ascii(sub.name)} looks the same as {others} (equal after Unicode NFC "
+                             "normalisation): check whether they are one student or two")
+    return found
 
 
 def _unique_ids(found):

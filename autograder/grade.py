@@ -41,7 +41,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     course = Course(course_root)
     subs = collect.find(submissions, course, assignment)
     for entry, why in subs.skipped:
-        log(f"not graded: {entry} ({why})")
+        log(f"not graded: {report.printable(entry)} ({report.printable(why)})")
     if not subs:
         raise CourseError(f"no submissions in {submissions}: expected <student>/<assignment>/*.ipynb "
                           "or <student>.ipynb files")
@@ -373,11 +373,12 @@ def _keep_logs(course, result, job_dir):
 def _line(count, total, result, settings):
     score, max_score, _ = report.totals(result, settings.quiz_pattern)
     seconds = result.get("timing", {}).get("total")
-    head = (f"[{count:>{len(str(total))}}/{total}] {result['assignment']}/{result.get('name') or result['student']:<16} "
+    name = report.printable(result.get("name") or result["student"])  # a newline in a name stays on its line
+    head = (f"[{count:>{len(str(total))}}/{total}] {result['assignment']}/{name:<16} "
             f"{score:>5g}/{max_score:<5g} {result['status']:<11}" + (f" {seconds:6.1f} s" if seconds else ""))
     details = [result["reason"]] if result.get("reason") else []
     details += result.get("notes", []) + result.get("flags", [])
-    return head + "".join(f"\n      {d}" for d in details)
+    return head + "".join(f"\n      {report.printable(d)}" for d in details)
 
 
 def write_reports(course, results, settings, log=print, skipped=()):

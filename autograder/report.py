@@ -52,6 +52,17 @@ def decided_by(result, pattern):
     return " ".join(f"{q}={'+'.join(sorted(ways[q]))}" for q in sorted(ways, key=_quiz_order)) or "-"
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text):
+    """``text`` for a console or summary line: newlines, escape sequences and other control characters
+    shown as ``\\n``, ``\\x1b`` …, so a name can never break a line or the terminal (the CSV keeps the
+    exact text)."""
+    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates too
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def name_of(result):
     """The student's name exactly as submitted (older results only have nbgrader's id)."""
     return result.get("name") or result["student"]
@@ -119,9 +130,9 @@ def summary_table(results, pattern, skipped=()):
                      + "; ".join(ways))
     for r in sorted(results, key=name_of):
         if r["status"] != "graded":
-            lines.append(f"  {name_of(r)}: {r['status']}: {r.get('reason') or '-'}")
+            lines.append(f"  {printable(name_of(r))}: {r['status']}: {printable(r.get('reason') or '-')}")
     if skipped:
         lines.append(f"not graded ({len(skipped)} entries of the submissions folder):")
-        lines += [f"  {entry}: {why}" for entry, why in skipped]
+        lines += [f"  {printable(entry)}: {printable(why)}" for entry, why in skipped]
     lines += modelcheck.summary_lines(results)
     return "\n".join(lines)

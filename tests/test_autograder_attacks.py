@@ -221,3 +221,24 @@ def test_upper_case_extensions_are_notebooks_and_huge_notebooks_are_refused_up_f
     assert rows["giant"].problem.startswith("giant.ipynb is 51 MB, more than the 50 MB a notebook may have (not read)")
     assert "clear all outputs" in rows["giant"].problem and rows["giant"].digest
 
+
+# ---- 7. names that break lines or look alike ---------------------------------------------------------------
+def test_names_equal_after_nfc_are_flagged_and_console_lines_escape_control_characters(course, tmp_path):
+    import unicodedata
+
+    from autograder import report
+
+    lms = tmp_path / "lms"
+    nfc, nfd = unicodedata.normalize("NFC", "José"), unicodedata.normalize("NFD", "José")
+    for name in (nfc, nfd, "new\nline", "Jose"):
+        _write(tiny_notebook(), lms / f"{name}.ipynb")
+    rows = {s.name: s for s in collect.find(lms, course)}
+    assert len(rows) == 4 and len({s.student for s in rows.values()}) == 4
+    assert rows[nfc].flags == ["the name 'Jos\\xe9' looks the same as 'Jose\\u0301' (equal after Unicode NFC "
+                               "normalisation): check whether they are one student or two"]
+    assert len(rows[nfd].flags) == 1 and not rows["Jose"].flags and not rows["new\nline"].flags
+    result = grade._problem_result(rows["new\nline"], _env(course), "unreadable", "bad\x1b[2J")
+    line = grade._line(1, 1, result, Settings())
+    assert "tiny/new\\nline" in line and "bad\\x1b[2J" in line and line.count("\n") == 1 + len(result["notes"])
+    summary = report.summary_table([result], Settings().quiz_pattern, skipped=[("odd\rname", "why")])
+    assert "  new\\nline: unreadable: bad\\x1b[2J" in summary and "  odd\\rname: why" in summary
