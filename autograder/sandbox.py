@@ -31,6 +31,12 @@ CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+# System V IPC limits of the kernel's own IPC namespace (the host's are untouched). Shared memory
+# segments outlive their process and are not in its address space once detached, so without these a
+# kernel could hold any amount of RAM beyond its --memory-mb cap: with shm_rmid_forced a detached
+# segment is destroyed, and all segments together hold at most 64 MB; message queues at most 256 KB.
+IPC_SYSCTLS = {"shm_rmid_forced": "1", "shmmax": str(64 * 2 ** 20), "shmall": str(64 * 2 ** 20 // 4096),
+               "shmmni": "64", "msgmni": "16"}
 LOG_LIMIT = 64 * 1024
 DEVICES = ("null", "zero", "full", "random", "urandom")
 
@@ -200,6 +206,9 @@ def namespace_init(spec, argv, cwd, report_fd, log_fd):
     os.chroot(root)
     os.chdir("/")
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    for name, value in IPC_SYSCTLS.items():  # this IPC namespace only
+        with open(f"/proc/sys/kernel/{name}", "w") as f:
+            f.write(value)
     for path in spec["chown"]:
         os.chown(path, spec["uid"], spec["gid"])
     kernel = os.fork()

@@ -103,6 +103,36 @@ except MemoryError:
     assert int(log.split("after")[1].split()[0]) < 512
 
 
+def test_shared_memory_cannot_hold_ram_beyond_the_cap(tmp_path):
+    """System V segments outlive their process and leave its address space when detached: without the
+    IPC namespace's limits, 12 x 32 MB stayed alive past a 512 MB cap (and any amount more)."""
+    code = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+for size_mb in (128, 32, 32, 32):
+    sid = libc.shmget(0, size_mb * 2**20, 0o1600)
+    if sid < 0:
+        print("refused", size_mb, os.strerror(ctypes.get_errno()))
+        continue
+    addr = libc.shmat(sid, None, 0)
+    ctypes.memset(addr, 1, size_mb * 2**20)
+    libc.shmdt(ctypes.c_void_p(addr))
+print("alive", len(open("/proc/sysvipc/shm").read().splitlines()) - 1)
+try:
+    fd = os.memfd_create("m")
+    for _ in range(17):
+        os.write(fd, bytes(2**20))
+except OSError as error:
+    print("memfd", error.errno)
+"""
+    _, status, log = boxed(tmp_path, code, memory_mb=512)
+    assert status["exit_code"] == 0, log
+    assert "refused 128 Invalid argument" in log  # one segment: at most 64 MB
+    assert "alive 0" in log  # a detached segment is destroyed at once
+    assert "memfd 27" in log  # EFBIG: one memfd file is capped by the file-size limit (16 MB here); see the README
+
+
 def test_cpu_cap_stops_a_busy_loop(tmp_path):
     started = time.monotonic()
     _, status, _ = boxed(tmp_path, "while True: pass", cpu_seconds=2)
