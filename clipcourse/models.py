@@ -109,10 +109,22 @@ def load_clip(name: str = None):
     return (*_load(name), name)
 
 
+def load_processor(name: str):
+    """A fresh CLIP processor, loaded the way every notebook cell loads it (``use_fast=False``).
+
+    The course's Python code loads processors only here; the lecture and quiz cells write the same
+    call out, ``CLIPProcessor.from_pretrained(model_name, use_fast=False)``, and tests hold them to it.
+    ``use_fast=False`` says out loud what happens anyway without torchvision (the PIL-based processor).
+    Left unset, transformers 4.57 prints a red "Using a slow image processor" warning on every load,
+    for the hub's openai/clip-vit-base-patch32 as for the course CLIP.
+    """
+    from transformers import CLIPProcessor
+
+    return CLIPProcessor.from_pretrained(name, use_fast=False)
+
+
 @functools.lru_cache(maxsize=2)
 def _load(name: str):
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import CLIPModel
 
-    # use_fast=False says out loud what happens anyway without torchvision (the PIL-based processor);
-    # left unset, transformers 4.57 prints a "Using a slow image processor" warning on every load.
-    return CLIPModel.from_pretrained(name).eval(), CLIPProcessor.from_pretrained(name, use_fast=False)
+    return CLIPModel.from_pretrained(name).eval(), load_processor(name)

@@ -168,11 +168,11 @@ def cosine(a, b) -> np.ndarray:
 
 def _load_model(name: str):
     """A fresh model and processor (never the process-wide cache: nothing else may hold these objects)."""
-    import transformers
-    from transformers import CLIPModel, CLIPProcessor
+    from transformers import CLIPModel
 
-    transformers.logging.set_verbosity_error()  # e.g. the "slow image processor" notice on stderr
-    return CLIPModel.from_pretrained(name).eval(), CLIPProcessor.from_pretrained(name)
+    from .models import load_processor
+
+    return CLIPModel.from_pretrained(name).eval(), load_processor(name)
 
 
 def _embed_images(model, processor, paths) -> np.ndarray:

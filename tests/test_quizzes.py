@@ -2,6 +2,7 @@
 and the hidden tests' checks called in-process on right, faked and tampered answers."""
 import ast
 import builtins
+import inspect
 import os
 import re
 import subprocess
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import quizcourse as qc
-from clipcourse import check_quizzes, grading, reference
+from clipcourse import check_quizzes, grading, models, reference
 from clipcourse.models import choose_model
 
 
@@ -147,6 +148,77 @@ def test_quiz1_reference_is_the_cosine_of_the_statements_vectors():
     v1, v2 = torch.tensor(reference.QUIZ1_VEC1, dtype=torch.float64), torch.tensor(reference.QUIZ1_VEC2, dtype=torch.float64)
     assert np.allclose(rowwise, F.cosine_similarity(v1, v2).numpy())
     assert np.allclose(matrix, F.cosine_similarity(v1.unsqueeze(1), v2, dim=2).numpy())
+
+
+# ---- loading the model: nothing a student must wonder about ---------------------------------------
+#: Text no cell should print: transformers' red "Using a slow image processor …" and any other warning.
+NOISE = re.compile(r"slow image processor|warn", re.I)
+PROCESSOR_CALL = re.compile(r"CLIPProcessor\.from_pretrained\(([^()]*)\)")
+
+
+def _printed(cell):
+    """Everything a code cell showed: streams (stderr marked), text of rich outputs, errors."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "stream":
+            parts.append(f"[{out.name}] {out.text}")
+        elif out.output_type == "error":
+            parts.append(f"[error] {out.ename}: {out.evalue}")
+        else:
+            parts.append(str(out.get("data", {}).get("text/plain", "")))
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("folder", ["source", "release"])
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_quiz_cells_load_the_processor_as_the_lecture_does(folder, assignment):
+    """The lecture's call stays visible, with the lecture notebooks' use_fast=False (lecture 01 says why)."""
+    nb = qc.read(qc.notebook_path(qc.ROOT / folder, assignment))
+    calls = [m.group(1) for c in nb.cells if c.cell_type == "code" for m in PROCESSOR_CALL.finditer(c.source)]
+    assert calls == (["model_name, use_fast=False"] if assignment in grading.NEEDS_REFERENCES else []), \
+        f"{folder}/{assignment}: load the processor once, as CLIPProcessor.from_pretrained(model_name, use_fast=False)"
+
+
+def test_the_course_code_loads_processors_in_one_place():
+    """clipcourse and autograder load a processor only through clipcourse.models.load_processor."""
+    calls = [f"{path.relative_to(qc.ROOT)}:{n}" for folder in ("clipcourse", "autograder")
+             for path in sorted((qc.ROOT / folder).glob("*.py")) if path.name != "models.py"
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"(CLIPProcessor|AutoProcessor|AutoImageProcessor|CLIPImageProcessor)\.from_pretrained", line)]
+    assert not calls, f"load processors with clipcourse.models.load_processor: {calls}"
+    assert "use_fast=False" in inspect.getsource(models.load_processor)
+
+
+def test_each_quizs_model_loading_cell_prints_no_warning(tmp_path):
+    """The released quizzes' model-loading cells, run in a fresh kernel as a student runs them, but
+    without the setup cell: nothing it sets may be what keeps them quiet. They print the CLIP model
+    line and nothing on stderr, no "slow image processor", no warning."""
+    from clipcourse.notebooks import execute
+
+    loading = {}
+    for assignment in qc.ASSIGNMENTS:
+        for cell in qc.read(qc.notebook_path(qc.ROOT / "release", assignment)).cells:
+            if cell.cell_type == "code" and PROCESSOR_CALL.search(cell.source):
+                loading[assignment] = cell
+    assert set(loading) == grading.NEEDS_REFERENCES
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in loading.values()])
+    nbformat.write(nb, tmp_path / "loading.ipynb")
+    ran = execute(tmp_path / "loading.ipynb")
+    for assignment, cell in zip(loading, ran.cells):
+        printed = _printed(cell)
+        assert "CLIP model:" in printed, f"release/{assignment}: the loading cell must say which model runs"
+        assert "[stderr]" not in printed and not NOISE.search(printed), \
+            f"release/{assignment}: the model-loading cell prints text a student must wonder about:\n{printed}"
+
+
+def test_the_graders_model_loading_prints_no_warning():
+    """What the hidden tests run to embed a student's text (a fresh interpreter loading the model,
+    clipcourse.reference._load_model) writes nothing on stderr."""
+    done = subprocess.run([sys.executable, "-I", "-m", "clipcourse.reference", "embed-texts",
+                           "--model", choose_model(verbose=False)], input='["a dog"]', capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0 and '"embeddings"' in done.stdout, done.stderr[-2000:]
+    assert done.stderr == "", f"the grader's model loading printed on stderr:\n{done.stderr[-2000:]}"
 
 
 # ---- nbgrader configuration -------------------------------------------------------------------------

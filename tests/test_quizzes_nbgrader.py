@@ -214,6 +214,21 @@ def test_a_faked_top3_passes_the_visible_test_and_fails_the_hidden_one(graded):
     assert "Under the grading model" in errors[0].evalue
 
 
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_a_right_submission_prints_no_warning_when_graded(graded, assignment):
+    """The whole notebook as autograde runs it (setup, model loading, answers, hidden tests computing
+    their references): no cell printed on stderr (StderrNotScored marks what it moved), nor a
+    "slow image processor" or any other warning."""
+    import re
+
+    course, _ = graded
+    autograded = qc.read(qc.notebook_path(course / "autograded" / "solution", assignment))
+    noisy = [(qc.grade_id(c), out.text[:300]) for c in autograded.cells if c.cell_type == "code" for out in c.outputs
+             if out.output_type == "stream" and (out.name == "stderr" or "[stderr, not scored]" in out.text
+                                                 or re.search(r"slow image processor|warn", out.text, re.I))]
+    assert not noisy, f"{assignment}: cells print text a student must wonder about: {noisy}"
+
+
 def test_the_missing_query_really_misses_under_this_model(tmp_path_factory, monkeypatch):
     """Premise of quiz_topk-misses_targets: under the test model its Top-3 is not the target set."""
     import numpy as np
