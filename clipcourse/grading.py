@@ -281,10 +281,23 @@ def _texts(value, n, quiz, what):
     if type(texts) not in (list, tuple) or len(texts) != n or any(type(t) is not str or not t.strip() for t in texts):
         _fail(quiz, f"{what}은(는) 비어 있지 않은 문자열 {n}개의 리스트여야 합니다.",
               f"{what} must be a list of {n} non-empty strings.")
+    try:
+        reference.check_text_length(texts)
+    except reference.TextTooLong as error:
+        _too_long(quiz, what, error.index, error.limit, chars=error.chars)
     return list(texts)
 
 
-def _embed_texts(texts, quiz):
+def _too_long(quiz, what, index, limit, tokens=None, chars=None):
+    """The quiz cell's own ``processor(text=…)`` fails on such a text too (CLIP reads ``limit`` tokens)."""
+    ko_size, en_size = (f"{tokens}토큰으로", f"{tokens} tokens") if tokens is not None else (f"{chars}자로", f"{chars} characters")
+    _fail(quiz, f"{what}[{index}]이(가) {ko_size}, CLIP이 읽는 {limit}토큰(영어 단어 50개쯤)보다 깁니다. "
+                "짧게 줄이세요 (노트북의 processor 셀도 이 문장에서 오류를 냅니다).",
+          f"{what}[{index}] is {en_size} long, more than the {limit} tokens CLIP reads (some 50 English "
+          "words). Shorten it (the notebook's own processor cell fails on it too).")
+
+
+def _embed_texts(texts, quiz, what="texts"):
     """The student's texts embedded by the grading model in a fresh interpreter (no student patches there)."""
     key = tuple(texts)
     if key not in _STATE["texts"]:
@@ -299,8 +312,13 @@ def _embed_texts(texts, quiz):
             detail = getattr(done, "stderr", "") or str(done)
             _fail(quiz, f"채점 모델로 텍스트를 임베딩하지 못했습니다: {detail[-500:]}",
                   f"Embedding the texts with the grading model failed: {detail[-500:]}")
-        _STATE["texts"][key] = np.array(reply["embeddings"], dtype=np.float64)
-    return _STATE["texts"][key]
+        # a text too long for the model is an answer (kept, so quiz 7's five tests ask once), not a failure
+        _STATE["texts"][key] = reply["too_long"] if isinstance(reply.get("too_long"), dict) else \
+            np.array(reply["embeddings"], dtype=np.float64)
+    found = _STATE["texts"][key]
+    if isinstance(found, dict):
+        _too_long(quiz, what, found.get("index"), found.get("limit"), found.get("tokens"), found.get("chars"))
+    return found
 
 
 def _quietly(func, *args):
@@ -334,7 +352,7 @@ def check_quiz2(text):
     _guard(quiz)
     refs = _refs(quiz)
     query = _texts(text, 1, quiz, "text")
-    scores = reference.cosine(_embed_texts(query, quiz), refs.dogs)[0]
+    scores = reference.cosine(_embed_texts(query, quiz, "text"), refs.dogs)[0]
     top3 = sorted(refs.dog_names[i] for i in np.argsort(-scores, kind="stable")[:3])
     wanted = sorted(_STATE["targets"]["quiz2"])
     if top3 != wanted:

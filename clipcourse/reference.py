@@ -49,6 +49,30 @@ class ReferenceError(RuntimeError):
     """The references cannot be computed (missing data, quiz 7 pictures not marked in the manifest …)."""
 
 
+#: Longer text (spaces collapsed, as CLIP's tokenizer does) cannot fit in CLIP's 77 tokens: a token
+#: covers at most 32 characters of the vocabulary and each space ends a word. Refused before
+#: tokenizing (a 9 MB quiz 2 query once kept the tokenizer busy for 520 s at 1 GB), as is any text over
+#: 100 times that, spaces included.
+MAX_TEXT_CHARS = 3000
+
+
+class TextTooLong(ReferenceError):
+    """A text the model cannot read whole. The quizzes' own cells (``processor(text=…, padding=True)``
+    without truncation) fail on it too, so the grader fails it as well, never truncates it."""
+
+    def __init__(self, index, limit, tokens=None, chars=None):
+        self.index, self.limit, self.tokens, self.chars = index, limit, tokens, chars
+        size = f"{tokens} tokens" if tokens is not None else f"{chars} characters"
+        super().__init__(f"text {index + 1} is {size} long, more than the {limit} tokens the model reads")
+
+
+def check_text_length(texts, limit=77):
+    """Raise TextTooLong for the first text too long to tokenize at all (see MAX_TEXT_CHARS)."""
+    for index, text in enumerate(texts):
+        if len(text) > 100 * MAX_TEXT_CHARS or len(" ".join(text.split())) > MAX_TEXT_CHARS:
+            raise TextTooLong(index, limit, chars=len(text))
+
+
 # ---- the quizzes' targets -------------------------------------------------------------------------
 def quiz2_target_names() -> list[str]:
     """File names of quiz 2's target dogs (the manifest's quiz2 rows)."""
@@ -193,10 +217,17 @@ def _embed_images(model, processor, paths) -> np.ndarray:
 
 
 def _embed_texts(model, processor, texts) -> np.ndarray:
+    """Embeddings as the quiz cells compute them (no truncation); TextTooLong where those cells would fail."""
     import torch
 
+    limit = model.config.text_config.max_position_embeddings
+    check_text_length(texts, limit)
     with torch.no_grad():
         inputs = processor(text=list(texts), return_tensors="pt", padding=True)
+        lengths = inputs["attention_mask"].sum(dim=1).tolist()
+        for index, tokens in enumerate(lengths):
+            if tokens > limit:
+                raise TextTooLong(index, limit, tokens=int(tokens))
         return model.get_text_features(**inputs).float().numpy()
 
 
@@ -288,8 +319,13 @@ def main(argv=None):
             texts = json.loads(sys.stdin.read())
             if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
                 raise ReferenceError("embed-texts reads a JSON list of strings on stdin")
-            emb = embed_texts(name, texts) if texts else np.zeros((0, 0), np.float32)
-            json.dump({"model_digest": model_digest(name), "embeddings": emb.tolist()}, sys.stdout)
+            try:
+                emb = embed_texts(name, texts) if texts else np.zeros((0, 0), np.float32)
+                reply = {"embeddings": emb.tolist()}
+            except TextTooLong as error:  # an answer, not a failure of the grader: the check says why
+                reply = {"too_long": {"index": error.index, "limit": error.limit, "tokens": error.tokens,
+                                      "chars": error.chars}}
+            json.dump({"model_digest": model_digest(name), **reply}, sys.stdout)
     except (ReferenceError, data.CourseDataError) as error:
         sys.exit(f"clipcourse.reference: {error}")
 

@@ -242,3 +242,50 @@ def test_names_equal_after_nfc_are_flagged_and_console_lines_escape_control_char
     assert "tiny/new\\nline" in line and "bad\\x1b[2J" in line and line.count("\n") == 1 + len(result["notes"])
     summary = report.summary_table([result], Settings().quiz_pattern, skipped=[("odd\rname", "why")])
     assert "  new\\nline: unreadable: bad\\x1b[2J" in summary and "  odd\\rname: why" in summary
+
+
+# ---- 6. a text too long for CLIP fails in the grader as it fails in the student's notebook ---------------
+def _flat(error):
+    return " ".join(str(error).split())  # _fail wraps its lines
+
+
+def test_a_text_too_long_for_clip_fails_the_check_with_a_clear_message_never_a_traceback(capsys, monkeypatch):
+    import io
+
+    from clipcourse import grading, reference
+    from clipcourse.paths import OFFLINE_MODEL_DIR
+
+    with pytest.raises(AssertionError) as refused:  # the tester's 9 MB query: refused before any tokenizing
+        grading._texts(["a dog " * 1_500_000], 1, "퀴즈 2", "text")
+    assert "text[0]이(가) 9000000자로, CLIP이 읽는 77토큰" in _flat(refused.value)
+    assert "text[0] is 9000000 characters long, more than the 77 tokens CLIP reads" in _flat(refused.value)
+
+    model, processor = reference._load_model(str(OFFLINE_MODEL_DIR))
+    fits, long = "a photo of a dog running on the grass", "a small brown dog running fast on green grass " * 10
+    with pytest.raises(reference.TextTooLong) as too_long:
+        reference._embed_texts(model, processor, [fits, long])
+    assert (too_long.value.index, too_long.value.limit) == (1, 77) and too_long.value.tokens > 77
+    inputs = processor(text=[long], return_tensors="pt", padding=True)  # the quiz cell's own code fails too
+    with pytest.raises(Exception):
+        model.get_text_features(**inputs)
+    assert reference._embed_texts(model, processor, [fits]).shape[0] == 1
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps([fits, long])))
+    reference.main(["embed-texts", "--model", str(OFFLINE_MODEL_DIR)])
+    reply = json.loads(capsys.readouterr().out)
+    assert reply["too_long"] == {"index": 1, "limit": 77, "tokens": too_long.value.tokens, "chars": None}
+
+    saved = dict(grading._STATE)
+    try:
+        grading._STATE["texts"] = {(fits, long): reply["too_long"]}
+        with pytest.raises(AssertionError) as failed:
+            grading._embed_texts([fits, long], "퀴즈 7-2")
+        tokens = too_long.value.tokens
+        assert f"texts[1]이(가) {tokens}토큰으로" in _flat(failed.value)
+        assert f"texts[1] is {tokens} tokens long, more than the 77 tokens CLIP reads" in _flat(failed.value)
+        lines = str(failed.value).splitlines()  # both halves survive nbgrader validate's 87-column cut
+        assert all(len(line) <= grading.MESSAGE_WIDTH for line in lines) and lines[0].startswith("[퀴즈 7-2]")
+        assert any(line.startswith("[quiz 7-2]") for line in lines[1:])
+    finally:
+        grading._STATE.clear()
+        grading._STATE.update(saved)
