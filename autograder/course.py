@@ -159,6 +159,16 @@ JOB_EXTRA_MB = 600
 SYSTEM_MB = 1024
 
 
+def job_memory_mb(cores=None):
+    """Address-space cap of a job's own process (job.py: nbgrader, the trusted verdict), which the hidden
+    tests' text process it starts inherits: never reached by an honest job, it stops data from a hostile
+    kernel from taking the machine's memory through the grader. 4096 MB on 2 cores: about 3x job.py's
+    peak (1.4 GB, quiz_search) and 2x the text process's at the real CLIP's size (2.1 GB); each further
+    core adds 256 MB (threads' stacks and buffers are address space too)."""
+    cores = cores or os.cpu_count() or 1
+    return 4096 + 256 * max(0, cores - 2)
+
+
 def ram_mb(meminfo="/proc/meminfo"):
     """This machine's RAM in MB (MemTotal), or None where it cannot be read (not Linux)."""
     try:

@@ -25,7 +25,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from . import feedback as fb  # noqa: E402
 from . import repair  # noqa: E402
 from .collect import read_notebook  # noqa: E402
-from .course import load_config, write_json  # noqa: E402
+from .course import job_memory_mb, load_config, write_json  # noqa: E402
 from .execute import is_instructor_cell, is_test_cell  # noqa: E402
 
 # Code a student rarely needs and a cheat often does: flagged for a human, never scored.
@@ -379,9 +379,21 @@ def _read_json(path):
         return None
 
 
+def cap_memory(megabytes):
+    """Cap this process's address space (the soft limit, inherited by the processes it starts; a kernel's
+    sandbox sets its own): past it Python raises MemoryError instead of the grader growing without end."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    wanted = megabytes * 2 ** 20 if hard == resource.RLIM_INFINITY else min(megabytes * 2 ** 20, hard)
+    if soft == resource.RLIM_INFINITY or soft > wanted:
+        resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     job = json.loads(Path(argv[0]).read_text())
+    cap_memory(job.get("settings", {}).get("job_memory_mb") or job_memory_mb())
     logging.basicConfig(filename=str(Path(job["dir"]) / "log.txt"), level=logging.INFO,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     result = run(job)

@@ -67,6 +67,27 @@ def test_one_submission_failing_in_the_grader_is_an_error_row_and_the_class_goes
     "\n".join(lines).encode("utf-8")  # the console lines are printable text
 
 
+def test_the_grading_job_caps_its_own_address_space(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from autograder import job as job_module
+    from autograder.course import job_memory_mb
+
+    assert job_memory_mb(2) == 4096 and job_memory_mb(16) == 4096 + 14 * 256
+    code = ("from autograder.job import cap_memory\ncap_memory(400)\ntry:\n    bytearray(800 * 2**20)\n"
+            "except MemoryError:\n    print('MemoryError')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.stdout.strip() == "MemoryError", done.stderr[-2000:]
+    seen = []  # and job.main applies the cap before it grades anything
+    monkeypatch.setattr(job_module, "cap_memory", seen.append)
+    monkeypatch.setattr(job_module, "run", lambda job: {"status": "graded"})
+    (tmp_path / "job.json").write_text(json.dumps({"dir": str(tmp_path)}))
+    assert job_module.main([str(tmp_path / "job.json")]) == 0 and seen == [job_memory_mb()]
+
+
 # ---- 4. a lone surrogate in a notebook is repaired, with the cell named ---------------------------------
 def test_a_lone_surrogate_is_replaced_and_its_cell_named(course, tmp_path):
     from autograder import job as job_module
