@@ -439,7 +439,7 @@ def parse_args(argv=None):
     ap.add_argument("--text-layers", type=int, default=3)
     ap.add_argument("--vision-width", type=int, default=192)
     ap.add_argument("--vision-layers", type=int, default=4)
-    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--text-batch", type=int, default=256, help="extra texts per step for text distillation")
     ap.add_argument("--lr", type=float, default=2e-3)
