@@ -179,7 +179,10 @@ def test_interrupted_run_resumes_without_losing_or_duplicating(tmp_path):
     command = [sys.executable, "-m", "autograder", "grade", str(tmp_path / "submitted-here"), "--course",
                str(course.root), "--jobs", "1", "--cell-timeout", "8"] + ([] if SANDBOX else ["--no-sandbox"])
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Ctrl-C as in a terminal: a suite started in the background (`cmd &`) inherits SIGINT ignored, and Python
+    # then never raises KeyboardInterrupt; give the grader the default disposition a terminal would.
+    first = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     results = course.state_dir(cases.TINY) / "results"
     deadline = time.monotonic() + 300
     while not (results.is_dir() and list(results.glob("*.json"))) and time.monotonic() < deadline:
