@@ -7,7 +7,9 @@
 2. a class of N copies of the solution graded sequentially (``--jobs 1``) and in parallel
    (``--jobs`` = cores): seconds per submission and the speed-up;
 3. the grading overhead per submission: sequential seconds per submission minus (1), and where it
-   goes (job process start, nbgrader, kernel start in the sandbox, feedback).
+   goes (job process start, nbgrader, kernel start in the sandbox, feedback); also without the class's
+   one-off set-up (the kernels' reachability check, the references, the fork server's imports), which a
+   class of 20 shares and a class of 300 hardly notices.
 
 Everything runs offline on the model the course's picker chooses, in ``build/bench/`` (a separate
 course folder). Results are printed and written to ``build/bench/bench.json``.
@@ -86,7 +88,9 @@ def main(root=".", copies=20, assignment=None):
     plain = plain_run_seconds(course, assignment, model_dir, reference_dir)
     print(f"notebook's own run time (nbclient, no grading): {plain:.1f} s")
     sequential, run = grade_copies(course.root, out / "class", 1)
-    print(f"sequential (--jobs 1): {sequential:.0f} s, {sequential / copies:.1f} s per submission")
+    set_up = run.seconds.get("set_up", 0.0)
+    print(f"sequential (--jobs 1): {sequential:.0f} s, {sequential / copies:.1f} s per submission "
+          f"(the class's set-up {set_up:.1f} s of it)")
     parallel, _ = grade_copies(course.root, out / "class", cores)
     print(f"parallel (--jobs {cores}): {parallel:.0f} s, {parallel / copies:.1f} s per submission")
     inside = [r["timing"] for r in run.results]
@@ -98,13 +102,19 @@ def main(root=".", copies=20, assignment=None):
         "parallel_s": round(parallel, 1), "parallel_per_submission_s": round(parallel / copies, 2),
         "speed_up": round(sequential / parallel, 2),
         "overhead_per_submission_s": round(sequential / copies - plain, 2),
+        "overhead_share": round((sequential / copies - plain) / plain, 3),
+        "class_set_up_s": round(set_up, 2),
+        "overhead_per_submission_beyond_set_up_s": round((sequential - set_up) / copies - plain, 2),
+        "overhead_share_beyond_set_up": round(((sequential - set_up) / copies - plain) / plain, 3),
         "boxed_notebook_s": round(per_job["notebook"], 2),
         "overhead_beyond_boxed_run_s": round(sequential / copies - per_job["notebook"], 2),
         "job_breakdown_s": {k: round(v, 2) for k, v in per_job.items()},
     }
     print(f"speed-up: {results['speed_up']}x")
     print(f"grading overhead per submission: {results['overhead_per_submission_s']:.1f} s beyond the notebook's own "
-          f"{plain:.1f} s; the same notebook in the sandbox (kernel start, guard, all cells) took "
+          f"{plain:.1f} s ({100 * results['overhead_share']:.0f}%); without the class's one-off set-up "
+          f"{results['overhead_per_submission_beyond_set_up_s']:.1f} s "
+          f"({100 * results['overhead_share_beyond_set_up']:.0f}%); the same notebook in the sandbox (kernel start, guard, all cells) took "
           f"{per_job['notebook']:.1f} s, so grading adds {results['overhead_beyond_boxed_run_s']:.1f} s around it "
           f"(nbgrader {per_job['autograde'] - per_job['notebook']:.1f} s, feedback {per_job['feedback']:.1f} s, "
           f"the rest: process start, gradebook, copying)")

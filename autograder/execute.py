@@ -26,7 +26,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, List, Unicode
+from traitlets import Bool, Dict, Integer, List, Unicode, default
 
 from . import verdict
 from .feedback import split_hidden
@@ -145,6 +145,14 @@ class SafeExecute(Execute):
                              "course's checks are decided by the grader (verdict.py)").tag(config=True)
     data_dirs = List(Unicode(), help="folders of the course's own pictures (images are compared by pixel hash)"
                      ).tag(config=True)
+    images = List(None, allow_none=True, help="verdict.image_index(data_dirs), computed once per class by the "
+                  "grader (None: indexed here)").tag(config=True)
+
+    @default("shutdown_kernel")
+    def _shutdown_kernel_default(self):
+        # After the last cell the kernel has nothing left to do for the grade: end it at once rather than wait
+        # for its Python to tear torch down (most of a second per submission); its atexit hooks are the student's.
+        return "immediate"
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -204,7 +212,7 @@ class SafeExecute(Execute):
             return None
         import nbformat
 
-        trusted = verdict.Trusted(nbformat.read(path, as_version=4), self.data_dirs)
+        trusted = verdict.Trusted(nbformat.read(path, as_version=4), self.data_dirs, self.images)
         trusted.start()
         return trusted if trusted.needed else None
 

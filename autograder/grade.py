@@ -22,21 +22,28 @@ import threading
 import time
 from pathlib import Path
 
-from . import collect, gradebook, modelcheck, preflight, report
+from . import collect, forkserver, gradebook, modelcheck, preflight, report, verdict
 from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, jobs_for, resolve_model,
                      sandbox_spec, unreadable_files, write_json)
 
 SLACK_S = 300  # on top of the notebook budget: kernel start, nbgrader, feedback
+# What every job process imports (job.py's own imports, and what it imports later: nbgrader's converters and
+# gradebook, nbconvert's HTML exporter, Jupyter's messaging, PIL for the verdict), imported once in the fork
+# server rather than once per job; then the feedback's renderer warmed up on a made-up notebook (feedback.py).
+JOB_PRELOAD = ("autograder.job", "nbgrader.converters", "nbgrader.api", "nbconvert.exporters.html", "zmq",
+               "sqlite3", "PIL.Image", "PIL.PngImagePlugin", "autograder.feedback:warm_up")
 
 
 class ClassRun:
     """What one run produced: the results (one per student and assignment) and where files went."""
 
-    def __init__(self, course, results, outputs):
+    def __init__(self, course, results, outputs, seconds=None):
         self.course, self.results, self.outputs = course, results, outputs
+        self.seconds = seconds or {}  # "set_up": before the first job could start; "total"
 
 
 def grade_class(submissions, course_root=".", assignment=None, settings=None, log=print):
+    started = time.monotonic()
     settings = settings or Settings()
     course = Course(course_root)
     subs = collect.find(submissions, course, assignment)
@@ -53,8 +60,6 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     reference_dir = prepare_references(course, model_dir, log)
     _check_readable(course, reference_dir)
     assignments = sorted({s.assignment for s in subs if s.assignment in course.assignments()})
-    if any(not s.problem for s in subs):
-        preflight.check_course_reachable(course, settings, model_dir, reference_dir, jobs, assignments, log)
     box = preflight.sandbox_key(course, settings, model_dir, reference_dir, jobs)
     fingerprints, zero_grades = {}, {}
     for a in assignments:
@@ -77,14 +82,31 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
             todo.append(sub)
     if results:
         log(f"{len(results)} submission(s) already graded (kept; --force grades them again)")
+    data_dirs = [p for p in course_paths(course) if os.path.basename(p) == "data"]
     env = dict(settings=settings, course=course, jobs=jobs, snapshot=snapshot, model_dir=model_dir,
-               probe_secret=_probe_secret(course),
+               probe_secret=_probe_secret(course), data_dirs=data_dirs,
+               images=verdict.image_index(data_dirs, cache=course.out / ".state" / "course-images.json"),
                reference_dir=reference_dir, fingerprints=fingerprints, zero_grades=zero_grades)
-    for done in _run_all(todo, env, log):
-        results[(done["assignment"], done["student"])] = done
+    to_run = any(not s.problem for s in todo)
+    # The fork server imports what every job needs while the check below runs (another core, where there is one).
+    env["forkserver"] = _start_fork_server(env) if to_run else None
+    try:
+        if to_run:  # before any job starts; nothing to grade, nothing to check
+            preflight.check_course_reachable(course, settings, model_dir, reference_dir, jobs, assignments, log)
+        if env["forkserver"] and not env["forkserver"].ready():
+            env["forkserver"].close()
+            env["forkserver"] = None
+            log("note: the fork server did not start; each submission's grading process starts afresh")
+        set_up = time.monotonic() - started
+        for done in _run_all(todo, env, log):
+            results[(done["assignment"], done["student"])] = done
+    finally:
+        if env["forkserver"]:
+            env["forkserver"].close()
     outputs = write_reports(course, list(results.values()), settings, log, skipped=subs.skipped)
     log(f"--jobs {jobs}: {why}")
-    return ClassRun(course, list(results.values()), outputs)
+    return ClassRun(course, list(results.values()), outputs,
+                    seconds={"set_up": round(set_up, 2), "total": round(time.monotonic() - started, 2)})
 
 
 # ---- preparation --------------------------------------------------------------------------------------
@@ -261,6 +283,29 @@ def _run_all(todo, env, log):
     pool.shutdown(wait=True)
 
 
+def _job_env(env):
+    """The environment of every job process of this class (each job adds its own probe seed)."""
+    child_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent), str(env["course"].root)]),
+                     HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    if env["model_dir"]:  # the trusted verdict (verdict.py) computes and reads references in the job process
+        child_env.update(CLIP_MODEL=env["model_dir"], CLIP_COURSE_GRADING="1")
+    if env["reference_dir"]:
+        child_env["CLIP_COURSE_CACHE"] = str(env["reference_dir"])
+    child_env.pop("NBGRADER_EXECUTION", None)
+    return child_env
+
+
+def _start_fork_server(env):
+    """A fork server for this class's job processes (forkserver.py), starting; None where there is none (not
+    Linux, or AUTOGRADER_FORKSERVER=0): each job then starts as a new process."""
+    if not sys.platform.startswith("linux") or os.environ.get("AUTOGRADER_FORKSERVER") == "0":
+        return None
+    try:
+        return forkserver.ForkServer(_job_env(env), preload=JOB_PRELOAD + tuple(env["settings"].preload))
+    except OSError:
+        return None
+
+
 def _run_job(sub, slot, env, running, stop):
     if stop.is_set():
         return _problem_result(sub, env, "error", "interrupted"), None
@@ -287,33 +332,24 @@ def _run_job_in(sub, slot, env, running, stop, job_dir):
         "notes": sub.notes, "flags": sub.flags, "digest": sub.digest, "fingerprint": env["fingerprints"][sub.assignment],
         "settings": {"cell_timeout": cell_timeout(course, settings), "notebook_timeout": settings.notebook_timeout,
                      "sandbox": settings.sandbox, "guard": settings.guard},
-        "data_dirs": [p for p in course_paths(course) if os.path.basename(p) == "data"],
+        "data_dirs": env["data_dirs"], "images": env["images"],
         "sandbox_spec": spec,
     }
     write_json(os.path.join(job_dir, "job.json"), job)
-    child_env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PACKAGE_DIR.parent), str(course.root)]),
-                     HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
-    if env["model_dir"]:  # the trusted verdict (verdict.py) computes and reads references in the job process
-        child_env.update(CLIP_MODEL=env["model_dir"], CLIP_COURSE_GRADING="1")
-    if env["reference_dir"]:
-        child_env["CLIP_COURSE_CACHE"] = str(env["reference_dir"])
+    child_env = _job_env(env)
     # quiz 6's grading inputs: drawn from a secret only the grader holds (never in a kernel's environment)
     child_env["CLIP_COURSE_PROBE_SEED"] = hashlib.sha256(
         f"{env['probe_secret']}:{sub.student}:{sub.digest}".encode()).hexdigest()[:16]
-    child_env.pop("NBGRADER_EXECUTION", None)
-    with open(os.path.join(job_dir, "job-output.txt"), "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "autograder.job", os.path.join(job_dir, "job.json")],
-                                cwd=job_dir, env=child_env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        running[slot] = proc
-        try:
-            proc.wait(timeout=settings.notebook_timeout + SLACK_S)
-            killed = False
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            killed = True
-        finally:
-            running.pop(slot, None)
+    proc = _start_job(env.get("forkserver"), job_dir, child_env)
+    running[slot] = proc
+    try:
+        proc.wait(timeout=settings.notebook_timeout + SLACK_S)
+        killed = False
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        killed = True
+    finally:
+        running.pop(slot, None)
     if stop.is_set():  # Ctrl-C: this one was killed half-way; the next run grades it
         shutil.rmtree(job_dir, ignore_errors=True)
         return _problem_result(sub, env, "error", "interrupted"), None
@@ -328,6 +364,20 @@ def _run_job_in(sub, slot, env, running, stop, job_dir):
             result = _problem_result(sub, env, "error", f"the grading process ended without a result "
                                      f"(exit code {proc.returncode}): {tail.strip()}")
     return result, job_dir
+
+
+def _start_job(server, job_dir, child_env):
+    """``python -m autograder.job JOB_DIR/job.json`` in its own session, forked from the fork server when
+    there is one; its stdout and stderr go to ``job-output.txt``."""
+    argv, output = [os.path.join(job_dir, "job.json")], os.path.join(job_dir, "job-output.txt")
+    if server:
+        try:
+            return server.start("autograder.job", argv, cwd=job_dir, env=child_env, output=output)
+        except forkserver.ForkServerError:
+            pass  # it stopped: this job starts afresh
+    with open(output, "wb") as out:
+        return subprocess.Popen([sys.executable, "-m", "autograder.job", *argv], cwd=job_dir, env=child_env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _kill(proc):

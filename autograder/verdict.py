@@ -324,10 +324,54 @@ def parse_reply(text):
 
 
 # ---- the trusted side ---------------------------------------------------------------------------------
-class Trusted:
-    """The course's checks for one source notebook, imported and set up in this process."""
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
-    def __init__(self, source_nb, data_dirs=()):
+
+def image_index(data_dirs, cache=None):
+    """``[[width, height, sha256 of the RGB pixels, path], ...]`` for the course's pictures under ``data_dirs``.
+
+    Decoding every picture costs a fraction of a second; the grader does it once per class, not once per
+    submission: with ``cache`` (a JSON file only the grader writes), a file whose size and modification time
+    are unchanged is not decoded again.
+    """
+    from PIL import Image
+
+    try:
+        known = json.loads(pathlib.Path(cache).read_text()) if cache else {}
+    except (OSError, ValueError):
+        known = {}
+    index, seen = [], {}
+    for top in data_dirs:
+        for folder, _, files in os.walk(top):
+            for name in sorted(files):
+                if not name.lower().endswith(IMAGE_SUFFIXES):
+                    continue
+                path = os.path.join(folder, name)
+                try:
+                    stat = os.stat(path)
+                    stamp = [stat.st_size, stat.st_mtime_ns]
+                    entry = known.get(path)
+                    if not (isinstance(entry, list) and entry[:2] == stamp):
+                        with Image.open(path) as im:
+                            rgb = im.convert("RGB")
+                        entry = stamp + [*rgb.size, hashlib.sha256(rgb.tobytes()).hexdigest()]
+                except Exception:
+                    continue
+                seen[path] = entry
+                index.append([*entry[2:], path])
+    if cache and seen != known:
+        pathlib.Path(cache).write_text(json.dumps(seen))
+    return index
+
+
+class Trusted:
+    """The course's checks for one source notebook, imported and set up in this process.
+
+    ``images`` is ``image_index(data_dirs)`` when the grader computed it already; else the pictures
+    under ``data_dirs`` are indexed here when the first image comes back from the kernel.
+    """
+
+    def __init__(self, source_nb, data_dirs=(), images=None):
         self.names = aliases(source_nb)
         self.plans = {}
         for cell in source_nb.cells:
@@ -335,7 +379,7 @@ class Trusted:
                 self.plans[_meta(cell).get("grade_id")] = plan(cell.source, self.names)
         self._setup = setup_calls(source_nb, self.names)
         self._data_dirs = [d for d in data_dirs if os.path.isdir(d)]
-        self._images = None
+        self._images = None if images is None else {((w, h), digest): path for w, h, digest, path in images}
         self._error = None
         self._thread = threading.Thread(target=self._prepare, daemon=True)
 
@@ -382,20 +426,7 @@ class Trusted:
     def known_image(self, size, digest):
         """A course picture with these pixels (loaded here, from the course's own files), or None."""
         if self._images is None:
-            from PIL import Image
-
-            self._images = {}
-            for top in self._data_dirs:
-                for folder, _, files in os.walk(top):
-                    for name in files:
-                        if name.lower().endswith((".png", ".jpg", ".jpeg")):
-                            path = os.path.join(folder, name)
-                            try:
-                                with Image.open(path) as im:
-                                    rgb = im.convert("RGB")
-                            except Exception:
-                                continue
-                            self._images[(rgb.size, hashlib.sha256(rgb.tobytes()).hexdigest())] = path
+            self._images = {((w, h), digest): path for w, h, digest, path in image_index(self._data_dirs)}
         path = self._images.get((tuple(size), digest))
         if path is None:
             return None

@@ -111,8 +111,11 @@ def test_gradebook_holds_one_row_per_student_with_the_csv_scores(parallel):
             assert submission.score == csv_scores[submission.student.id]
 
 
-def test_sequential_run_gives_the_same_csv(parallel, tmp_path):
+def test_sequential_run_gives_the_same_csv(parallel, tmp_path, monkeypatch):
+    """One job at a time, each started as a new Python process rather than forked from the fork server (the
+    way where there is none): the same grades, statuses, reasons, notes and flags as the parallel, forked run."""
     _, _, chosen, run, _, root = parallel
+    monkeypatch.setenv("AUTOGRADER_FORKSERVER", "0")
     course = Course(cases.tiny_course(tmp_path / "course"))
     sequential = grade_class(root / "submitted-here", course.root,
                              settings=Settings(jobs=1, sandbox=SANDBOX, **SETTINGS), log=lambda line: None)

@@ -339,6 +339,47 @@ def test_jobs_default_reads_memtotal_and_an_explicit_jobs_wins(tmp_path, monkeyp
     assert jobs_for(Settings()) == (8, "8 cores, RAM unknown")
 
 
+def test_fork_server_runs_each_job_as_python_m_would(tmp_path):
+    """grade.py forks each submission's job from one process that imported nbgrader and torch once: the job
+    must still get exactly its own environment, folder, arguments, output file and session, end with its own
+    exit code, be killable with its process group, and die when the server is closed."""
+    import signal
+    import subprocess
+    import textwrap
+    from pathlib import Path
+
+    from autograder.forkserver import ForkServer
+
+    (tmp_path / "probe_job.py").write_text(textwrap.dedent("""
+        import json, os, sys, time
+        if sys.argv[1] == "sleep":
+            time.sleep(600)
+        print(json.dumps({"cwd": os.getcwd(), "argv": sys.argv[1:], "mine": os.environ.get("JOB_ONLY"),
+                          "servers": os.environ.get("SERVER_ONLY"), "own_session": os.getsid(0) == os.getpid(),
+                          "path0": sys.path[0], "name": __name__, "preloaded": "tomllib" in sys.modules}))
+        sys.exit(int(sys.argv[1]))
+    """))
+    root = str(Path(__file__).resolve().parents[1])
+    server = ForkServer(dict(os.environ, SERVER_ONLY="1", PYTHONPATH=root), preload=("tomllib",))
+    job_env = dict(os.environ, JOB_ONLY="yes", PYTHONPATH=root)
+    try:
+        assert server.ready()
+        job = server.start("probe_job", ["3"], cwd=tmp_path, env=job_env, output=tmp_path / "out.txt")
+        assert job.wait(timeout=120) == 3 and job.returncode == 3
+        assert json.loads((tmp_path / "out.txt").read_text()) == {
+            "cwd": str(tmp_path), "argv": ["3"], "mine": "yes", "servers": None, "own_session": True,
+            "path0": str(tmp_path), "name": "__main__", "preloaded": True}
+        sleeper = server.start("probe_job", ["sleep"], cwd=tmp_path, env=job_env, output=tmp_path / "sleep.txt")
+        with pytest.raises(subprocess.TimeoutExpired):
+            sleeper.wait(timeout=0.5)
+        os.killpg(sleeper.pid, signal.SIGKILL)  # what grade.py does at the hard time limit
+        assert sleeper.wait(timeout=60) == -signal.SIGKILL
+        left = server.start("probe_job", ["sleep"], cwd=tmp_path, env=job_env, output=tmp_path / "left.txt")
+    finally:
+        server.close()
+    assert left.wait(timeout=60) is None and not Path(f"/proc/{left.pid}").exists()  # closing ends its jobs
+
+
 def test_quiz6_grading_inputs_are_drawn_from_the_graders_secret(tmp_path):
     """With the grader's seed, quiz 6's inputs differ per seed (nobody can tabulate them in advance) and
     each still has one right answer: the cosine Top-1, never the dot product's."""
