@@ -14,6 +14,7 @@
 Everything runs offline on the model the course's picker chooses, in ``build/bench/`` (a separate
 course folder). Results are printed and written to ``build/bench/bench.json``.
 """
+import contextlib
 import json
 import os
 import shutil
@@ -27,6 +28,22 @@ from .course import Course, Settings, threads_per_kernel
 from .samples import course_copy
 
 
+@contextlib.contextmanager
+def environ(values):
+    """``os.environ`` with ``values`` set (empty ones left out) inside the block, then as it was
+    (``bench/ratios.py`` grades with it too)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def plain_run_seconds(course, assignment, model_dir, reference_dir, repeats=3):
     """The solution notebook executed as a student would run it (nbclient), timed."""
     from nbclient import NotebookClient
@@ -34,22 +51,14 @@ def plain_run_seconds(course, assignment, model_dir, reference_dir, repeats=3):
     path = course.source / assignment / f"{assignment}.ipynb"
     env = {"CLIP_MODEL": model_dir or "", "CLIP_COURSE_CACHE": str(reference_dir or ""), "CLIP_COURSE_GRADING": "1",
            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": str(threads_per_kernel(1))}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update({k: v for k, v in env.items() if v})
     times = []
-    try:
+    with environ(env):
         for _ in range(repeats):
             nb = nbformat.read(path, as_version=4)
             started = time.monotonic()
             NotebookClient(nb, timeout=900, kernel_name="python3", allow_errors=True,
                            resources={"metadata": {"path": str(path.parent)}}).execute()
             times.append(time.monotonic() - started)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     return statistics.median(times)
 
 

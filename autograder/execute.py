@@ -334,7 +334,8 @@ class SafeExecute(Execute):
 
     # -- the trusted verdict -------------------------------------------------------------------
     async def _async_expression(self, expression, timeout):
-        """Evaluate ``expression`` in the kernel (a silent request); the reply message or None."""
+        """Evaluate ``expression`` in the kernel (a silent request, as ``user_expressions["v"]``); the reply
+        message, or None when none came within ``timeout`` seconds. The verdict and the guard both ask this way."""
         msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"v": expression},
                                  allow_stdin=False, stop_on_error=False)
         deadline = monotonic() + timeout
@@ -399,25 +400,12 @@ class SafeExecute(Execute):
         cell.outputs = outputs
 
     # -- guard ---------------------------------------------------------------------------------
-    async def _async_guard_reply(self, mode):
-        nonce = secrets.token_hex(8)
-        expression = f"__import__('_autograder_guard').check({nonce!r}, {mode!r})"
-        msg_id = self.kc.execute("", silent=True, store_history=False, user_expressions={"g": expression},
-                                 allow_stdin=False, stop_on_error=False)
-        deadline = monotonic() + GUARD_TIMEOUT
-        while monotonic() < deadline:
-            try:
-                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=deadline - monotonic()))
-            except Empty:
-                break
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return nonce, msg
-        return nonce, None
-
     def _run_guard(self, cell, index, mode, fatal=True):
         try:
-            nonce, msg = run_sync(self._async_guard_reply)(mode)
-            value = msg["content"]["user_expressions"]["g"]
+            nonce = secrets.token_hex(8)
+            msg = run_sync(self._async_expression)(f"__import__('_autograder_guard').check({nonce!r}, {mode!r})",
+                                                   GUARD_TIMEOUT)
+            value = msg["content"]["user_expressions"]["v"]  # no reply (None): the guard failed, below
             if not self._guard_seen and value.get("ename") == "ModuleNotFoundError":
                 raise GuardMissing("the guard was not loaded in the kernel (see kernel.log in the job folder)")
             report = json.loads(ast.literal_eval(value["data"]["text/plain"]))

@@ -351,6 +351,7 @@ def plain_run(path, env, threads, repeats=2):
 def grading(folder, env, copies, key):
     import nbformat
 
+    from autograder.bench import environ
     from autograder.course import Course, Settings, threads_per_kernel
     from autograder.grade import grade_class
     from autograder.samples import course_copy
@@ -364,9 +365,7 @@ def grading(folder, env, copies, key):
         path = work / "class" / f"student-{i + 1:02d}" / "quiz_search" / "quiz_search.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(solution, path)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with environ(env):
         cores = os.cpu_count() or 1
         quiet = lambda line: None  # noqa: E731
         warm = work / "warm" / "student-00" / "quiz_search"
@@ -384,12 +383,6 @@ def grading(folder, env, copies, key):
                                     for r in run.results}, run.results, run.seconds.get("set_up", 0.0))
             outcome[f"jobs_{jobs}"] = {r["student"]: [r["status"], sum(g["auto_score"] or 0 for g in r["grades"]),
                                                       r.get("reason", "")[:200]] for r in run.results}
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     sequential, grades_1, results, set_up = runs[1]
     parallel, grades_n, _, _ = runs[cores]
     per_sub = sequential / copies
