@@ -264,8 +264,9 @@ def launch(spec, argv):
         try:
             if spec["isolate"]:
                 _isolated_child(spec, argv, cwd, report_w, log_w)
-            else:
+            else:  # no namespace to take it down: the kernel itself dies with the launcher (kept across exec)
                 os.close(report_w)
+                _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
                 exec_kernel(spec, argv, cwd, log_w)
         except BaseException as error:
             os.write(log_w, f"sandbox: could not build the sandbox: {error}\n".encode())
