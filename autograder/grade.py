@@ -306,18 +306,29 @@ def _start_fork_server(env):
         return None
 
 
+class _ServerLost(Exception):
+    """The fork server ended (killed, out of memory) while this submission's job, forked from it, was running."""
+
+
 def _run_job(sub, slot, env, running, stop):
-    if stop.is_set():
-        return _problem_result(sub, env, "error", "interrupted"), None
-    job_dir = tempfile.mkdtemp(prefix="ag-")  # short: unix socket paths must stay under 108 bytes
-    try:
-        return _run_job_in(sub, slot, env, running, stop, job_dir)
-    except BaseException:
-        shutil.rmtree(job_dir, ignore_errors=True)
-        raise
+    server = env.get("forkserver")
+    while True:
+        if stop.is_set():
+            return _problem_result(sub, env, "error", "interrupted"), None
+        job_dir = tempfile.mkdtemp(prefix="ag-")  # short: unix socket paths must stay under 108 bytes
+        try:
+            return _run_job_in(sub, slot, env, running, stop, job_dir, server)
+        except _ServerLost:  # the job died with the server, not of its own accord: once more, as a new process
+            shutil.rmtree(job_dir, ignore_errors=True)
+            server = None
+            sub.notes.append("its grading process died with the grader's fork server (killed: out of memory, "
+                             "or by a notebook's code); graded again in a new process")
+        except BaseException:
+            shutil.rmtree(job_dir, ignore_errors=True)
+            raise
 
 
-def _run_job_in(sub, slot, env, running, stop, job_dir):
+def _run_job_in(sub, slot, env, running, stop, job_dir, server=None):
     course, settings = env["course"], env["settings"]
     os.chmod(job_dir, 0o755)
     kernel_dir = os.path.join(job_dir, "kernel")
@@ -340,7 +351,7 @@ def _run_job_in(sub, slot, env, running, stop, job_dir):
     # quiz 6's grading inputs: drawn from a secret only the grader holds (never in a kernel's environment)
     child_env["CLIP_COURSE_PROBE_SEED"] = hashlib.sha256(
         f"{env['probe_secret']}:{sub.student}:{sub.digest}".encode()).hexdigest()[:16]
-    proc = _start_job(env.get("forkserver"), job_dir, child_env)
+    proc = _start_job(server, job_dir, child_env)
     running[slot] = proc
     try:
         proc.wait(timeout=settings.notebook_timeout + SLACK_S)
@@ -359,10 +370,13 @@ def _run_job_in(sub, slot, env, running, stop, job_dir):
         if killed:
             result = _problem_result(sub, env, "timed out", f"grading took longer than {settings.notebook_timeout + SLACK_S} s "
                                      "and was stopped; no test ran to the end (scored 0)")
+        elif proc.returncode is None and isinstance(proc, forkserver.Job):
+            raise _ServerLost()
         else:
             tail = Path(job_dir, "job-output.txt").read_text(errors="replace")[-400:]
             result = _problem_result(sub, env, "error", f"the grading process ended without a result "
-                                     f"(exit code {proc.returncode}): {tail.strip()}")
+                                     f"(exit code {proc.returncode}): {tail.strip()} — nothing was saved for it; "
+                                     "run the same command again")
     return result, job_dir
 
 

@@ -310,3 +310,65 @@ def test_a_text_too_long_for_clip_fails_the_check_with_a_clear_message_never_a_t
     finally:
         grading._STATE.clear()
         grading._STATE.update(saved)
+
+
+# ---- the fork server (forkserver.py) killed in the middle of a class ---------------------------------------
+# Only a kernel outside the sandbox (--no-sandbox) can reach it; the out-of-memory killer can too. It walks
+# up from its own process to the server of *this* run: never another run's server on the same machine.
+KILL_MY_FORK_SERVER = """
+import os, signal, time
+open({pids!r}, "a").write(f"{{os.getpid()}}\\n")
+time.sleep(2)
+
+def _stat(pid):
+    cmd = open(f"/proc/{{pid}}/cmdline", "rb").read()
+    return cmd, int(open(f"/proc/{{pid}}/stat").read().rsplit(")", 1)[1].split()[1])
+
+pid, server = os.getpid(), None
+while pid > 1:
+    cmd, parent = _stat(pid)
+    if b"autograder.forkserver" in cmd:
+        server = pid  # the last one up the chain is the server (its jobs are forks of it, same command line)
+    pid = parent
+if server:
+    os.kill(server, signal.SIGKILL)
+"""
+
+
+def _alive(pid):
+    try:
+        return "ipykernel" in open(f"/proc/{pid}/cmdline").read()
+    except OSError:
+        return False
+
+
+def test_a_killed_fork_server_loses_no_grade_and_leaves_no_kernel_behind(tmp_path):
+    """The job running next to the killer died with the server: it is graded again in a new process in the
+    same run (a rerun would pair it with the killer again), and the kernels of both killed jobs end."""
+    import time
+
+    from autograder_cases import insert
+
+    course = Course(tiny_course(tmp_path / "course"))
+    solution = nbformat.read(course.source / TINY / f"{TINY}.ipynb", as_version=4)
+    pids = tmp_path / "kernel-pids.txt"
+    notebooks = {"aa-killer": insert(solution, KILL_MY_FORK_SERVER.format(pids=str(pids)), after="q1_test"),
+                 "bb-victim": insert(solution, f"import os, time\nopen({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')"
+                                               "\ntime.sleep(6)", after="q1_test")}
+    for student, nb in notebooks.items():
+        (tmp_path / "subs" / student / TINY).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "subs" / student / TINY / f"{TINY}.ipynb")
+    lines = []
+    run = grade.grade_class(tmp_path / "subs", course.root, log=lines.append,
+                            settings=Settings(jobs=2, sandbox=False, cell_timeout=20, notebook_timeout=60,
+                                              memory_mb=1500, preload=("numpy",)))
+    rows = {r["student"]: r for r in run.results}
+    assert {s: (r["status"], sum(g["auto_score"] or 0 for g in r["grades"])) for s, r in rows.items()} == \
+        {"aa-killer": ("graded", 6), "bb-victim": ("graded", 6)}, "\n".join(lines)
+    assert any("died with the grader's fork server" in n for n in rows["bb-victim"]["notes"])
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 4  # both first kernels, killed with their jobs, and both second ones
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in started) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [p for p in started if _alive(p)] == []  # a kernel outside the sandbox dies with its launcher too
