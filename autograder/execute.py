@@ -21,18 +21,21 @@ import sys
 from queue import Empty
 from time import monotonic
 
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import HBChannel
 from jupyter_client.manager import AsyncKernelManager
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.util import ensure_async, run_sync
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
-from traitlets import Bool, Dict, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 
 from . import verdict
 from .feedback import split_hidden
 
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 GUARD_TIMEOUT = 60
+HEARTBEAT_STOP_TIMEOUT = 5  # seconds to wait for the heartbeat thread when the channels stop
 ERROR_TEXT, ERROR_LINE, ERROR_LINES = 4000, 2000, 40  # an error's message, one traceback line, lines kept
 
 
@@ -49,12 +52,34 @@ def _size(content):
     return size + sum(len(str(line)) for line in content.get("traceback", []) or [])
 
 
+class _HeartbeatChannel(HBChannel):
+    """jupyter_client's heartbeat thread, but stopping it never waits for ever. A kernel that closes its own
+    descriptors (``os.close`` on each) leaves the thread awaiting a ping that never goes out; stopping the
+    channels after the last cell then joined it for good, and the job hung until its hard time limit killed it,
+    losing the points its earlier cells had earned. The thread is a daemon, and the job ends with os._exit."""
+
+    def stop(self):
+        self._running = False
+        self._exit.set()
+        self.join(HEARTBEAT_STOP_TIMEOUT)
+        if not self.is_alive():
+            self.close()
+
+
+class SandboxKernelClient(AsyncKernelClient):
+    hb_channel_class = Type(_HeartbeatChannel)
+
+
 class SandboxKernelManager(AsyncKernelManager):
     """Starts the kernel through the sandbox launcher, talking over unix sockets in ``job_dir/ipc``."""
 
     sandbox_spec = Dict(help="sandbox.py spec: uid, limits, env, read-only paths").tag(config=True)
     job_dir = Unicode(help="folder for the connection file, sockets and the kernel's log").tag(config=True)
     guard = Bool(True).tag(config=True)
+
+    @default("client_factory")
+    def _client_factory_default(self):
+        return SandboxKernelClient
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)

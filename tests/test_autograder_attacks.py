@@ -372,3 +372,40 @@ def test_a_killed_fork_server_loses_no_grade_and_leaves_no_kernel_behind(tmp_pat
     while any(_alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [p for p in started if _alive(p)] == []  # a kernel outside the sandbox dies with its launcher too
+
+
+# ---- a kernel that closes its own descriptors ---------------------------------------------------------------
+CLOSE_EVERY_DESCRIPTOR = """
+import os
+for fd in range(3, 1024):
+    try:
+        os.write(fd, b'{"ended": 1, "returncode": 0}\\n')  # nothing of the grader's is there to write to
+    except OSError:
+        pass
+os.closerange(3, 1024)
+"""
+
+
+def test_a_kernel_closing_its_sockets_keeps_the_points_already_earned(tmp_path, monkeypatch):
+    """Its heartbeat socket gone, jupyter_client's heartbeat thread never stopped and the job hung until its
+    hard limit (notebook budget + 5 min), then scored 0 with 'no test ran to the end'."""
+    from autograder_cases import insert
+
+    try:
+        grade.check_sandbox()
+        sandbox = True
+    except Exception:
+        sandbox = False
+    monkeypatch.setattr(grade, "SLACK_S", 30)  # a hang shows as 'timed out' in a minute, not five
+    course = Course(tiny_course(tmp_path / "course"))
+    solution = nbformat.read(course.source / TINY / f"{TINY}.ipynb", as_version=4)
+    (tmp_path / "subs" / "closer" / TINY).mkdir(parents=True)
+    nbformat.write(insert(solution, CLOSE_EVERY_DESCRIPTOR, after="q1_test"),
+                   tmp_path / "subs" / "closer" / TINY / f"{TINY}.ipynb")
+    run = grade.grade_class(tmp_path / "subs", course.root, log=lambda line: None,
+                            settings=Settings(jobs=1, sandbox=sandbox, cell_timeout=10, notebook_timeout=30,
+                                              memory_mb=1500, preload=("numpy",)))
+    (row,) = run.results
+    assert row["status"] == "kernel died", row["reason"]
+    assert {g["grade_id"]: g["auto_score"] for g in row["grades"]} == {"q1_test": 2, "q2_test": 0, "q3_test": 0}
+    assert row["timing"]["total"] < 30
