@@ -353,6 +353,8 @@ def _run_job_in(sub, slot, env, running, stop, job_dir, server=None):
         f"{env['probe_secret']}:{sub.student}:{sub.digest}".encode()).hexdigest()[:16]
     proc = _start_job(server, job_dir, child_env)
     running[slot] = proc
+    if stop.is_set():  # Ctrl-C came while it started: the main thread's kill may have missed it
+        _kill(proc)
     try:
         proc.wait(timeout=settings.notebook_timeout + SLACK_S)
         killed = False

@@ -409,3 +409,32 @@ def test_a_kernel_closing_its_sockets_keeps_the_points_already_earned(tmp_path, 
     assert row["status"] == "kernel died", row["reason"]
     assert {g["grade_id"]: g["auto_score"] for g in row["grades"]} == {"q1_test": 2, "q2_test": 0, "q3_test": 0}
     assert row["timing"]["total"] < 30
+
+
+# ---- Ctrl-C while a job is starting ---------------------------------------------------------------------
+def test_ctrl_c_while_a_job_starts_does_not_wait_for_that_job(course, tmp_path, monkeypatch):
+    """The main thread kills the jobs it sees running; one started by a worker just then was not among them
+    and ran to its end (up to the hard limit, 25 min by default) before the interrupted run could stop."""
+    import subprocess
+    import threading
+    import time
+
+    lms = tmp_path / "lms"
+    lms.mkdir()
+    nbformat.write(tiny_notebook(), lms / "alice.ipynb")
+    (sub,) = collect.find(lms, course)
+    stop, started = threading.Event(), []
+
+    def start_job(server, job_dir, child_env):  # Ctrl-C arrives, and the main thread's kill loop runs, meanwhile
+        stop.set()
+        started.append(subprocess.Popen(["sleep", "600"], start_new_session=True))
+        return started[-1]
+
+    monkeypatch.setattr(grade, "_start_job", start_job)
+    monkeypatch.setattr(grade, "SLACK_S", 10)  # unfixed, the job would be killed at its hard limit: 30 s here
+    env = dict(_env(course), settings=Settings(jobs=1, notebook_timeout=20), model_dir=None, reference_dir=None, probe_secret="s", data_dirs=[], images=[],
+               forkserver=None, snapshot=tmp_path / "gradebook.db")
+    t0 = time.monotonic()
+    result, job_dir = grade._run_job(sub, 0, env, {}, stop)
+    assert (result["status"], result["reason"], job_dir) == ("error", "interrupted", None)
+    assert started[0].returncode is not None and time.monotonic() - t0 < 15
