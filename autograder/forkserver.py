@@ -232,7 +232,11 @@ class ForkServer:
         return job
 
     def close(self):
-        """Stop the server; jobs still running are killed with it."""
+        """Stop the server; jobs still running are killed with it. A server still importing what it preloads
+        has started no job and reads no request yet: it is killed at once (Ctrl-C or a failed check before the
+        first job must not wait for torch to finish importing)."""
+        if not self._ready.is_set():
+            self._proc.kill()
         try:
             self._proc.stdin.close()
         except OSError:

@@ -438,3 +438,21 @@ def test_ctrl_c_while_a_job_starts_does_not_wait_for_that_job(course, tmp_path, 
     result, job_dir = grade._run_job(sub, 0, env, {}, stop)
     assert (result["status"], result["reason"], job_dir) == ("error", "interrupted", None)
     assert started[0].returncode is not None and time.monotonic() - t0 < 15
+
+
+def test_closing_a_fork_server_that_is_still_importing_does_not_wait_for_it(tmp_path):
+    """Ctrl-C (or a failed course check) while the server still imports torch: the grader waited up to 30 s
+    for a server that could not read its closed stdin yet, then killed it."""
+    import time
+    from pathlib import Path
+
+    from autograder.forkserver import ForkServer
+
+    (tmp_path / "slow_to_import.py").write_text("import time\ntime.sleep(120)\n")
+    root = str(Path(__file__).resolve().parents[1])
+    server = ForkServer(dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), root])),
+                        preload=("slow_to_import",))
+    time.sleep(1)
+    t0 = time.monotonic()
+    server.close()
+    assert time.monotonic() - t0 < 10 and server._proc.returncode is not None
