@@ -1,8 +1,10 @@
 """Regression tests for the hostile and broken submissions of the grader's attack report (42 cases):
 file names that are not UTF-8, lone surrogates in a notebook, kernel replies that claim huge images,
-two notebooks for one quiz, one student in both layouts, huge notebooks, odd student names.
+two notebooks for one quiz, one student in both layouts, huge notebooks, odd student names; then the fork
+server's round: the server killed mid-run, a kernel closing its own sockets, Ctrl-C while a job starts.
 
-All unit-level (no kernel, seconds): the whole-class runs are in test_autograder_class.py.
+Unit-level (no kernel, seconds), except two tiny classes of one or two submissions (under a minute each):
+the whole-class runs are in test_autograder_class.py.
 """
 import json
 import os
