@@ -12,6 +12,8 @@ Recipe (issue 10; model/course-clip/README.md says it in full):
    are left out.
 3. drawing_teacher.py: ImageNet EfficientNet-Lite0 with its last stage fine-tuned on drawings and
    icons against MiniLM sentence embeddings (CLIP's symmetric InfoNCE): a teacher that knows drawings.
+   (--teacher frozen: frozen_teacher.py, a CLIP head on frozen features at 224 px; a better teacher,
+   but its student was worse on validation, so the shipped model keeps this one.)
 4. Student: a small CLIPModel (ViT image tower, CLIP text transformer with the real 49,408-token BPE
    vocabulary) trained with the same InfoNCE on image-caption pairs, plus distillation of the
    teacher's image embeddings (every picture) and text embeddings (captions and many extra texts:
@@ -276,9 +278,10 @@ def save_checkpoint(model, out_dir, processor_src, fp16=True):
 
 # --------------------------------------------------------------------------- main
 def build_data(args, log):
-    """Corpus, icons, the drawing teacher and its targets. Returns everything the student needs."""
+    """Corpus, icons, the image teacher and its targets. Returns everything the student needs."""
     import corpus
     import drawing_teacher as dt
+    import frozen_teacher as ft
     import icons
     import teachers
     from transformers import CLIPTokenizerFast
@@ -287,7 +290,8 @@ def build_data(args, log):
     recs = meta["records"]
     log(f"corpus: {meta['counts']} + {len(meta['stamps'])} held-out-style stamps ({time.time() - t0:.0f}s)")
     write_eval_sets(meta)
-    icon_meta, icon_px = icons.build(dt.SIZE, log=log)
+    tmod = ft if args.teacher == "frozen" else dt
+    icon_meta, icon_px = icons.build(tmod.SIZE, log=log)
     _, course_files, _ = corpus.course_images()
     copies = set(icons.near_copies(icon_px, [np.asarray(corpus.load_rgb(f)[0]) for f in course_files]))
     for i in sorted(copies):
@@ -299,7 +303,7 @@ def build_data(args, log):
     train_i = [i for i, r in enumerate(recs) if r["split"] == "train"]
     val_caps = {d["rel"] for d in unique_captions([r for r in recs if r["split"] == "val"])}
     val_i = [i for i, r in enumerate(recs) if r["rel"] in val_caps]
-    captions = [r["texts"] for r in recs] 
+    captions = [r["texts"] for r in recs]
     icon_caps = [[m["caption"]] for m in icon_meta]
     train_caps = sorted({c for i in train_i for c in captions[i]} | {c[0] for c in icon_caps})
     extra = extra_texts(train_caps, args.n_words, args.seed)
@@ -313,29 +317,46 @@ def build_data(args, log):
 
     t2 = time.time()
     net = teachers.image_teacher()
-    oc_prefix = dt.prefix_features(net, arrays["teacher_crops"][:len(recs)], CACHE / "prefix-openclipart.npy")
-    icon_prefix = dt.prefix_features(net, icon_px, CACHE / "prefix-icons.npy")
-    log(f"teacher's frozen blocks on {len(recs) + len(icon_px)} pictures ({time.time() - t2:.0f}s)")
-    t_prefix = np.concatenate([oc_prefix[train_i], icon_prefix])
-    t_caps = [cap_idx[i] for i in train_i] + icon_idx
-    val = (np.asarray(oc_prefix[val_i]), [cap_idx[i][0] for i in val_i])
-    key = hashlib.sha1(json.dumps([args.teacher_epochs, args.seed, len(t_prefix), texts[:1000], len(texts),
-                                   (HERE / "drawing_teacher.py").read_text()]).encode()).hexdigest()[:12]
-    cached = CACHE / f"drawing-teacher-{key}.pt"
-    if cached.exists():
-        tmodel, state = dt.DrawingTeacher(net, text_feat.shape[1]), torch.load(cached)
-        tmodel.load_state_dict(state["weights"])
-        tmodel.eval()
-        t_hist = state["history"]
-        log(f"drawing teacher from {cached.name}: " + str(t_hist[-1]))
+    key = hashlib.sha1(json.dumps([args.teacher_epochs, args.seed, len(train_i) + len(icon_px), texts[:1000], len(texts),
+                                   (HERE / f"{tmod.__name__}.py").read_text()]).encode()).hexdigest()[:12]
+    cached = CACHE / f"{tmod.__name__.replace('_', '-')}-{key}.pt"
+    if args.teacher == "frozen":
+        # features of every picture (the teacher is frozen); its head learns from the clip art only
+        oc = ft.pooled_features(net, arrays["teacher_crops"][:len(recs)], CACHE / "pooled-openclipart.npy")
+        icon_f = ft.pooled_features(net, icon_px, CACHE / "pooled-icons.npy")
+        log(f"teacher's frozen features of {len(recs) + len(icon_px)} pictures ({time.time() - t2:.0f}s)")
+        t_feats = np.concatenate([oc[train_i], icon_f])
+        if cached.exists():
+            tmodel, state = ft.FrozenTeacher(), torch.load(cached)
+            tmodel.load_state_dict(state["weights"])
+            tmodel.eval()
+            t_hist = state["history"]
+        else:
+            tmodel, t_hist = ft.train(oc[train_i], [cap_idx[i] for i in train_i], text_feat,
+                                      (oc[val_i], [cap_idx[i][0] for i in val_i]), args.teacher_epochs, args.seed,
+                                      clip_loss, recall_at, log)
+            torch.save(dict(weights=tmodel.state_dict(), history=t_hist), cached)
+        img_t = ft.embed_features(tmodel, t_feats).numpy()
     else:
-        tmodel, t_hist = dt.train(net, t_prefix, t_caps, text_feat, val, args.teacher_epochs, args.seed,
-                                  clip_loss, recall_at, log)
-        torch.save(dict(weights=tmodel.state_dict(), history=t_hist), cached)
-    with torch.no_grad():
+        oc_prefix = dt.prefix_features(net, arrays["teacher_crops"][:len(recs)], CACHE / "prefix-openclipart.npy")
+        icon_prefix = dt.prefix_features(net, icon_px, CACHE / "prefix-icons.npy")
+        log(f"teacher's frozen blocks on {len(recs) + len(icon_px)} pictures ({time.time() - t2:.0f}s)")
+        t_prefix = np.concatenate([oc_prefix[train_i], icon_prefix])
+        if cached.exists():
+            tmodel, state = dt.DrawingTeacher(net, text_feat.shape[1]), torch.load(cached)
+            tmodel.load_state_dict(state["weights"])
+            tmodel.eval()
+            t_hist = state["history"]
+        else:
+            val = (np.asarray(oc_prefix[val_i]), [cap_idx[i][0] for i in val_i])
+            tmodel, t_hist = dt.train(net, t_prefix, [cap_idx[i] for i in train_i] + icon_idx, text_feat, val,
+                                      args.teacher_epochs, args.seed, clip_loss, recall_at, log)
+            torch.save(dict(weights=tmodel.state_dict(), history=t_hist), cached)
         img_t = dt.embed_prefix(tmodel, t_prefix).numpy()
+    log(f"{args.teacher} teacher: " + str(t_hist[-1] if isinstance(t_hist, list) else t_hist["history"][t_hist["best_epoch"] - 1]))
+    with torch.no_grad():
         txt_t = tmodel.embed_txt(torch.from_numpy(text_feat)).numpy()
-    teacher = dict(net=net, model=tmodel)
+    teacher = dict(net=net, model=tmodel, module=tmod)
 
     # the student sees the same pictures at its own size
     tok = CLIPTokenizerFast.from_pretrained(args.tokenizer)
@@ -348,7 +369,7 @@ def build_data(args, log):
                 val=(arrays["student"][val_i], [captions[i][0] for i in val_i]),
                 pool=np.concatenate([np.tile(np.arange(len(train_i)), args.clipart_repeat),
                                      len(train_i) + np.arange(len(icon_px))]))
-    info = dict(corpus=meta["counts"], icons=len(icon_meta), icons_near_copies=len(copies),
+    info = dict(corpus=meta["counts"], icons=len(icon_meta), icons_near_copies=len(copies), teacher=args.teacher,
                 icon_sets={k: v[:2] for k, v in icons.SETS.items()}, stamps=len(meta["stamps"]),
                 excluded=len(meta["excluded"]), skipped=len(meta["skipped"]), n_texts=len(texts),
                 n_extra=len(extra_idx), teacher_history=t_hist, origin_source=meta["origin_source"])
@@ -366,17 +387,16 @@ def resize_uint8(px, size, batch=2048):
 
 
 class TeacherEncoder:
-    """The drawing teacher behind evaluate.py's encoder interface, for the card's teacher column."""
+    """The teacher (either kind) behind evaluate.py's encoder interface, for the card's teacher column."""
 
-    def __init__(self, net, model):
-        self.net, self.model = net, model
+    def __init__(self, net, model, module):
+        self.net, self.model, self.module = net, model, module
 
     def embed_images(self, images):
         import corpus
-        import drawing_teacher as dt
         self.net.eval()
-        return dt.embed_pictures(self.net, self.model, np.stack([corpus.clip_crop(im.convert("RGB"), dt.SIZE)
-                                                                 for im in images]))
+        return self.module.embed_pictures(self.net, self.model, np.stack([corpus.clip_crop(im.convert("RGB"), self.module.SIZE)
+                                                                          for im in images]))
 
     @torch.no_grad()
     def embed_texts(self, texts):
@@ -447,7 +467,10 @@ def parse_args(argv=None):
     ap.add_argument("--w-txt", type=float, default=4.0)
     ap.add_argument("--w-cross", type=float, default=1.0)
     ap.add_argument("--w-nce", type=float, default=1.0)
-    ap.add_argument("--teacher-epochs", type=int, default=4)
+    ap.add_argument("--teacher", choices=("finetuned", "frozen"), default="finetuned",
+                    help="finetuned: the drawing teacher (the shipped model's); frozen: a head on frozen 224 px features "
+                         "(a better teacher whose student was worse on validation; model card, Targets)")
+    ap.add_argument("--teacher-epochs", type=int, default=None, help="default: 4 (finetuned), 40 (frozen, best on validation kept)")
     ap.add_argument("--clipart-repeat", type=int, default=6,
                     help="times each clip-art drawing is drawn per student epoch (icons: once)")
     ap.add_argument("--n-words", type=int, default=8000)
@@ -455,7 +478,10 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--smoke", action="store_true", help="tiny synthetic run, saves nothing unless --out is given")
     ap.add_argument("--quiet", action="store_true")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.teacher_epochs is None:
+        args.teacher_epochs = 40 if args.teacher == "frozen" else 4
+    return args
 
 
 def main(argv=None):
@@ -478,7 +504,7 @@ def main(argv=None):
         save_checkpoint(model, args.out, args.tokenizer)
     if teacher is not None:   # the card's teacher column; the teacher exists only here
         import evaluate
-        res = evaluate.evaluate_encoder(TeacherEncoder(teacher["net"], teacher["model"]))
+        res = evaluate.evaluate_encoder(TeacherEncoder(teacher["net"], teacher["model"], teacher["module"]))
         res["history"] = info["teacher_history"]
         evaluate.TEACHER_RESULTS.write_text(json.dumps(res, indent=1))
     if not args.smoke:   # a smoke run (the test suite's) never overwrites a real run's record

@@ -147,3 +147,29 @@ def test_training_loop_smoke(tmp_path):
         d = reloaded.get_image_features(pixel_values=inputs["pixel_values"])
     assert torch.nn.functional.cosine_similarity(a, b).item() > 0.999
     assert torch.nn.functional.cosine_similarity(c, d).item() > 0.999
+
+
+def test_frozen_feature_teacher_learns_and_keeps_its_best_epoch():
+    """model/frozen_teacher.py (train.py --teacher frozen): a CLIP head on fixed picture features.
+    Synthetic: each picture's features are a hidden linear map of its caption's text feature plus
+    noise, so a head that learns retrieves held-out captions far above chance, and the weights it
+    returns are those of its best validation epoch."""
+    sys.path.insert(0, str(REPO_ROOT / "model"))
+    import numpy as np
+    import frozen_teacher as ft
+    import train
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    text = rng.standard_normal((600, 16)).astype(np.float32)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    hidden = rng.standard_normal((16, 64)).astype(np.float32)
+    feats = text @ hidden + 0.1 * rng.standard_normal((600, 64)).astype(np.float32)
+    tr, va = np.arange(500), np.arange(500, 600)
+    model, hist = ft.train(feats[tr], [[i] for i in tr], text, (feats[va], list(va)), epochs=12, seed=0,
+                           clip_loss=train.clip_loss, recall_at=train.recall_at, log=lambda m: None, batch=100)
+    best = max(h["R@5"] for h in hist["history"])
+    assert best == hist["history"][hist["best_epoch"] - 1]["R@5"]
+    with torch.no_grad():
+        r = train.recall_at(model.embed_txt(torch.from_numpy(text[va])), ft.embed_features(model, feats[va]))
+    assert r["R@5"] == pytest.approx(best)   # the returned weights are the best epoch's
+    assert best > 0.5                        # chance is 0.05
