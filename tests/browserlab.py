@@ -210,6 +210,12 @@ class Notebook:
             page.goto(f"{lab.url}/lab/tree/{path}?reset")   # ?reset: only this notebook open
         self.panel = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)").last
         self.panel.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+        # JupyterLab adds a long notebook's cells to the page in steps: wait for all of them (a test that
+        # counted them at once saw 24 of 26); if they never come, the test's own check says so
+        expected = len(json.loads((lab.root / path).read_text(encoding="utf-8"))["cells"])
+        deadline = time.monotonic() + 60
+        while self.cells.count() < expected and time.monotonic() < deadline:
+            time.sleep(0.2)
         self.wait_for_kernel("Idle", timeout=120)
 
     @property
