@@ -326,32 +326,19 @@ def build_data(args, log):
         icon_f = ft.pooled_features(net, icon_px, CACHE / "pooled-icons.npy")
         log(f"teacher's frozen features of {len(recs) + len(icon_px)} pictures ({time.time() - t2:.0f}s)")
         t_feats = np.concatenate([oc[train_i], icon_f])
-        if cached.exists():
-            tmodel, state = ft.FrozenTeacher(), torch.load(cached)
-            tmodel.load_state_dict(state["weights"])
-            tmodel.eval()
-            t_hist = state["history"]
-        else:
-            tmodel, t_hist = ft.train(oc[train_i], [cap_idx[i] for i in train_i], text_feat,
-                                      (oc[val_i], [cap_idx[i][0] for i in val_i]), args.teacher_epochs, args.seed,
-                                      clip_loss, recall_at, log)
-            torch.save(dict(weights=tmodel.state_dict(), history=t_hist), cached)
+        tmodel, t_hist = cached_teacher(cached, ft.FrozenTeacher(), lambda: ft.train(
+            oc[train_i], [cap_idx[i] for i in train_i], text_feat, (oc[val_i], [cap_idx[i][0] for i in val_i]),
+            args.teacher_epochs, args.seed, clip_loss, recall_at, log))
         img_t = ft.embed_features(tmodel, t_feats).numpy()
     else:
         oc_prefix = dt.prefix_features(net, arrays["teacher_crops"][:len(recs)], CACHE / "prefix-openclipart.npy")
         icon_prefix = dt.prefix_features(net, icon_px, CACHE / "prefix-icons.npy")
         log(f"teacher's frozen blocks on {len(recs) + len(icon_px)} pictures ({time.time() - t2:.0f}s)")
         t_prefix = np.concatenate([oc_prefix[train_i], icon_prefix])
-        if cached.exists():
-            tmodel, state = dt.DrawingTeacher(net, text_feat.shape[1]), torch.load(cached)
-            tmodel.load_state_dict(state["weights"])
-            tmodel.eval()
-            t_hist = state["history"]
-        else:
-            val = (np.asarray(oc_prefix[val_i]), [cap_idx[i][0] for i in val_i])
-            tmodel, t_hist = dt.train(net, t_prefix, [cap_idx[i] for i in train_i] + icon_idx, text_feat, val,
-                                      args.teacher_epochs, args.seed, clip_loss, recall_at, log)
-            torch.save(dict(weights=tmodel.state_dict(), history=t_hist), cached)
+        tmodel, t_hist = cached_teacher(cached, dt.DrawingTeacher(net, text_feat.shape[1]), lambda: dt.train(
+            net, t_prefix, [cap_idx[i] for i in train_i] + icon_idx, text_feat,
+            (np.asarray(oc_prefix[val_i]), [cap_idx[i][0] for i in val_i]),
+            args.teacher_epochs, args.seed, clip_loss, recall_at, log))
         img_t = dt.embed_prefix(tmodel, t_prefix).numpy()
     log(f"{args.teacher} teacher: " + str(t_hist[-1] if isinstance(t_hist, list) else t_hist["history"][t_hist["best_epoch"] - 1]))
     with torch.no_grad():
@@ -374,6 +361,18 @@ def build_data(args, log):
                 excluded=len(meta["excluded"]), skipped=len(meta["skipped"]), n_texts=len(texts),
                 n_extra=len(extra_idx), teacher_history=t_hist, origin_source=meta["origin_source"])
     return data, info, teacher
+
+
+def cached_teacher(path, blank, train):
+    """(teacher in eval mode, its history): loaded into ``blank`` from ``path`` if a run saved it there,
+    otherwise ``train()`` and saved."""
+    if path.exists():
+        state = torch.load(path)
+        blank.load_state_dict(state["weights"])
+        return blank.eval(), state["history"]
+    model, history = train()
+    torch.save(dict(weights=model.state_dict(), history=history), path)
+    return model, history
 
 
 def resize_uint8(px, size, batch=2048):

@@ -149,7 +149,7 @@ def test_training_loop_smoke(tmp_path):
     assert torch.nn.functional.cosine_similarity(c, d).item() > 0.999
 
 
-def test_frozen_feature_teacher_learns_and_keeps_its_best_epoch():
+def test_frozen_feature_teacher_learns_and_keeps_its_best_epoch(tmp_path):
     """model/frozen_teacher.py (train.py --teacher frozen): a CLIP head on fixed picture features.
     Synthetic: each picture's features are a hidden linear map of its caption's text feature plus
     noise, so a head that learns retrieves held-out captions far above chance, and the weights it
@@ -173,3 +173,10 @@ def test_frozen_feature_teacher_learns_and_keeps_its_best_epoch():
         r = train.recall_at(model.embed_txt(torch.from_numpy(text[va])), ft.embed_features(model, feats[va]))
     assert r["R@5"] == pytest.approx(best)   # the returned weights are the best epoch's
     assert best > 0.5                        # chance is 0.05
+    # train.py keeps a trained teacher on disk: a second run loads the same weights instead of training
+    path = tmp_path / "teacher.pt"
+    first, _ = train.cached_teacher(path, ft.FrozenTeacher(64, 16), lambda: (model, hist))
+    again, again_hist = train.cached_teacher(path, ft.FrozenTeacher(64, 16), lambda: pytest.fail("trained twice"))
+    with torch.no_grad():
+        assert torch.equal(again.embed_img(torch.from_numpy(feats[va])), model.embed_img(torch.from_numpy(feats[va])))
+    assert again_hist == hist and not again.training
