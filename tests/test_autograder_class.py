@@ -111,15 +111,30 @@ def test_gradebook_holds_one_row_per_student_with_the_csv_scores(parallel):
             assert submission.score == csv_scores[submission.student.id]
 
 
+# One case of each kind of ending and of each kind of note (the sequential run costs a new process per job).
+SEQUENTIAL = ("solution", "blank", "invalid-json", "os-exit", "patch-allclose", "stripped-metadata",
+              "bad-timestamp", "display-flood")
+
+
 def test_sequential_run_gives_the_same_csv(parallel, tmp_path, monkeypatch):
     """One job at a time, each started as a new Python process rather than forked from the fork server (the
     way where there is none): the same grades, statuses, reasons, notes and flags as the parallel, forked run."""
+    import shutil
+
     _, _, chosen, run, _, root = parallel
+    for student in SEQUENTIAL:
+        shutil.copytree(root / "submitted-here" / student, tmp_path / "submitted" / student)
     monkeypatch.setenv("AUTOGRADER_FORKSERVER", "0")
     course = Course(cases.tiny_course(tmp_path / "course"))
-    sequential = grade_class(root / "submitted-here", course.root,
+    sequential = grade_class(tmp_path / "submitted", course.root,
                              settings=Settings(jobs=1, sandbox=SANDBOX, **SETTINGS), log=lambda line: None)
-    assert sequential.outputs[cases.TINY]["csv"].read_text() == run.outputs[cases.TINY]["csv"].read_text()
+
+    def rows(result):
+        return list(csv.DictReader(result.outputs[cases.TINY]["csv"].read_text(encoding="utf-8").splitlines()))
+
+    got = rows(sequential)
+    assert [r["student_id"] for r in got] == sorted(SEQUENTIAL)
+    assert got == [r for r in rows(run) if r["student_id"] in SEQUENTIAL]
 
 
 def test_rerun_grades_only_what_is_missing(parallel):

@@ -3,7 +3,7 @@ what `generate_assignment` makes of source/, `validate` passes the solutions and
 release, and `autograde` gives every right, blank, faked and hostile submission its expected score.
 
 All submissions of an assignment are graded by one `nbgrader autograde` run (one kernel per
-notebook, about 6-15 s each on 2 cores). More faked answers (random values, a hard-coded file name,
+notebook, about 6-15 s each on 2 cores); two assignments run at a time, each in its own course copy. More faked answers (random values, a hard-coded file name,
 lying tensor subclasses …) are checked in-process, far cheaper, in test_quizzes.py.
 Cases marked with a quiz ("quiz 2", "quiz 7") need a model under which that quiz's reference answer
 reaches its targets; where `make check-quizzes` says it does not, their failure is an expected one
@@ -132,11 +132,22 @@ def course(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def graded(course):
-    """Every case submitted, then one `nbgrader autograde` per assignment (all its students)."""
+def graded(course, tmp_path_factory):
+    """Every case submitted, then one `nbgrader autograde` per assignment (all its students), two at a time
+    on 2 cores: each assignment in its own copy of the course (own gradebook), so the runs never share a
+    database. Returns ({assignment: its course root}, {assignment: the finished run})."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    roots = {a: tmp_path_factory.mktemp(f"graded-{a}") / "course" for a in qc.ASSIGNMENTS}
+    for assignment, root in roots.items():
+        shutil.copytree(course, root)
     for (assignment, student), (answers, _, _) in CASES.items():
-        qc.submit(course, student, assignment, build(assignment, student, answers()))
-    return course, {a: qc.run_nbgrader(["autograde", a], course) for a in qc.ASSIGNMENTS}
+        qc.submit(roots[assignment], student, assignment, build(assignment, student, answers()))
+    order = ("quiz_search", *(a for a in qc.ASSIGNMENTS if a != "quiz_search"))  # the longest run first
+    with ThreadPoolExecutor(2) as pool:
+        runs = dict(zip(order, pool.map(lambda a: qc.run_nbgrader(["autograde", a], roots[a]), order)))
+    return roots, runs
 
 
 # ---- release ------------------------------------------------------------------------------------------
@@ -187,9 +198,9 @@ def test_validate_fails_every_test_of_the_untouched_release(course, assignment):
 # ---- autograde -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("case", [f"{a}-{s}" for a, s in CASES])
 def test_autograde_gives_each_submission_its_expected_score(graded, case, tmp_path_factory):
-    course, runs = graded
+    roots, runs = graded
     assignment, student = case.split("-", 1)
-    run = runs[assignment]
+    course, run = roots[assignment], runs[assignment]
     assert run.returncode == 0, f"nbgrader autograde {assignment} failed:\n{run.stderr[-3000:]}"
     _, expected, reaches = CASES[assignment, student]
     autograded = qc.read(qc.notebook_path(course / "autograded" / student, assignment))
@@ -205,8 +216,8 @@ def test_autograde_gives_each_submission_its_expected_score(graded, case, tmp_pa
 
 def test_a_faked_top3_passes_the_visible_test_and_fails_the_hidden_one(graded):
     """quiz_topk-faked_top3 scores 0 (above); here: the visible asserts passed, the hidden check failed it."""
-    course, _ = graded
-    autograded = qc.read(qc.notebook_path(course / "autograded" / "faked_top3", "quiz_topk"))
+    roots, _ = graded
+    autograded = qc.read(qc.notebook_path(roots["quiz_topk"] / "autograded" / "faked_top3", "quiz_topk"))
     test = next(c for c in autograded.cells if qc.grade_id(c) == "quiz2_test")
     errors = [o for o in test.outputs if o.output_type == "error"]
     assert len(errors) == 1 and "check_quiz2" in "\n".join(errors[0].traceback), \
@@ -221,8 +232,8 @@ def test_a_right_submission_prints_no_warning_when_graded(graded, assignment):
     "slow image processor" or any other warning."""
     import re
 
-    course, _ = graded
-    autograded = qc.read(qc.notebook_path(course / "autograded" / "solution", assignment))
+    roots, _ = graded
+    autograded = qc.read(qc.notebook_path(roots[assignment] / "autograded" / "solution", assignment))
     noisy = [(qc.grade_id(c), out.text[:300]) for c in autograded.cells if c.cell_type == "code" for out in c.outputs
              if out.output_type == "stream" and (out.name == "stderr" or "[stderr, not scored]" in out.text
                                                  or re.search(r"slow image processor|warn", out.text, re.I))]
