@@ -35,14 +35,17 @@ PR_SET_PDEATHSIG = 1
 STARTUP_TIMEOUT = 600  # seconds to import the preloaded modules (torch on a loaded machine)
 
 
-def _die_with_parent():
-    """SIGKILL when the process that started us ends (Linux); nothing elsewhere."""
+def _die_with_parent(expected_parent=None):
+    """SIGKILL when the process that started us ends (Linux); nothing elsewhere. With ``expected_parent``
+    (a PID), end at once if that parent is already gone: it died before we could ask."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if expected_parent and os.getppid() != int(expected_parent):
+        os._exit(1)
 
 
 # ---- the server (python -m autograder.forkserver MODULE ...) ------------------------------------------

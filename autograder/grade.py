@@ -391,8 +391,10 @@ def _start_job(server, job_dir, child_env):
             return server.start("autograder.job", argv, cwd=job_dir, env=child_env, output=output)
         except forkserver.ForkServerError:
             pass  # it stopped: this job starts afresh
+    # the job ends with the grader, as a forked one ends with the server (job.main asks the kernel for that)
+    env = dict(child_env, AUTOGRADER_PARENT_PID=str(os.getpid()))
     with open(output, "wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "autograder.job", *argv], cwd=job_dir, env=child_env,
+        return subprocess.Popen([sys.executable, "-m", "autograder.job", *argv], cwd=job_dir, env=env,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 

@@ -11,6 +11,7 @@ cell, what happened (timeouts, a dead kernel, tampering) and where the files are
 """
 import json
 import logging
+import os
 import re
 import shutil
 import sys
@@ -392,6 +393,11 @@ def cap_memory(megabytes):
 
 
 def main(argv=None):
+    from .forkserver import _die_with_parent
+
+    # Started by the grader itself (no fork server): a grader killed outright must not leave this job running.
+    if os.environ.get("AUTOGRADER_PARENT_PID"):
+        _die_with_parent(os.environ.pop("AUTOGRADER_PARENT_PID"))
     argv = sys.argv[1:] if argv is None else argv
     job = json.loads(Path(argv[0]).read_text())
     cap_memory(job.get("settings", {}).get("job_memory_mb") or job_memory_mb())
@@ -406,7 +412,6 @@ def exit_now(code):
     Python's own teardown of torch, nbgrader and the rest would take most of a CPU second more, while the
     grader waits for this process to end."""
     import atexit
-    import os
 
     atexit._run_exitfuncs()
     sys.stdout.flush()

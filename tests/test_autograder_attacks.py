@@ -1,7 +1,8 @@
 """Regression tests for the hostile and broken submissions of the grader's attack report (42 cases):
 file names that are not UTF-8, lone surrogates in a notebook, kernel replies that claim huge images,
 two notebooks for one quiz, one student in both layouts, huge notebooks, odd student names; then the fork
-server's round: the server killed mid-run, a kernel closing its own sockets, Ctrl-C while a job starts.
+server's round: the server killed mid-run, a grader killed without one, a kernel closing its own sockets,
+Ctrl-C while a job starts.
 
 Unit-level (no kernel, seconds), except two tiny classes of one or two submissions (under a minute each):
 the whole-class runs are in test_autograder_class.py.
@@ -374,6 +375,47 @@ def test_a_killed_fork_server_loses_no_grade_and_leaves_no_kernel_behind(tmp_pat
     while any(_alive(p) for p in started) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert [p for p in started if _alive(p)] == []  # a kernel outside the sandbox dies with its launcher too
+
+
+def _parent(pid):
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+
+def test_a_grader_killed_outright_without_a_fork_server_leaves_no_job_running(tmp_path):
+    """AUTOGRADER_FORKSERVER=0 (or no fork server): each job is the grader's own child. SIGKILLed, the grader
+    left its job and the job's kernel running to their hard limit; now they end with it."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from autograder_cases import insert
+
+    course = Course(tiny_course(tmp_path / "course"))
+    solution = nbformat.read(course.source / TINY / f"{TINY}.ipynb", as_version=4)
+    pids = tmp_path / "kernel-pid.txt"
+    (tmp_path / "subs" / "sleeper" / TINY).mkdir(parents=True)
+    nbformat.write(insert(solution, f"import os, time\nopen({str(pids)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)",
+                          after="q1_test"), tmp_path / "subs" / "sleeper" / TINY / f"{TINY}.ipynb")
+    root = Path(__file__).resolve().parents[1]
+    grader = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--course",
+                               str(course.root), "--jobs", "1", "--no-sandbox", "--cell-timeout", "120"], cwd=root,
+                              env=dict(os.environ, PYTHONPATH=str(root), AUTOGRADER_FORKSERVER="0"),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    kernel = job = int(pids.read_text())
+    while "autograder.job" not in open(f"/proc/{job}/cmdline").read():  # kernel <- its launcher <- the job
+        job = _parent(job)
+    assert _parent(job) == grader.pid
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 10
+    while (os.path.exists(f"/proc/{job}") or _alive(kernel)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not os.path.exists(f"/proc/{job}") and not _alive(kernel)
 
 
 # ---- a kernel that closes its own descriptors ---------------------------------------------------------------
