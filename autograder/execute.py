@@ -374,13 +374,19 @@ class SafeExecute(Execute):
         return None
 
     def _kernel_value(self, expression, what):
-        """Plain data from the kernel (see values.py), parsed strictly; raises verdict.Malformed."""
-        timeout = max(30, int(self.timeout or 300))
+        """Plain data from the kernel (see values.py), parsed strictly; raises verdict.Malformed. The wait is
+        charged to the notebook's budget: a student's function the grader calls (quiz 6) runs in the kernel."""
+        left = self.notebook_timeout - (monotonic() - self._started)
+        if left < 1:
+            raise verdict.Malformed(f"the notebook's time limit ({self.notebook_timeout} s) was reached "
+                                    f"before the grader could read {what}")
+        timeout = int(min(max(30, int(self.timeout or 300)), left))
         msg = run_sync(self._async_expression)(expression, timeout)
         if msg is None:
             if run_sync(self.km.is_alive)():
                 run_sync(self.km.interrupt_kernel)()
-                raise verdict.Malformed(f"{what} did not answer within {timeout} s")
+                raise verdict.Malformed(f"{what} did not answer within {timeout} s"
+                                        + (" (the rest of the notebook's time limit)" if timeout < 30 else ""))
             raise verdict.Malformed(f"the kernel died while the grader read {what}")
         try:
             value = msg["content"]["user_expressions"]["v"]

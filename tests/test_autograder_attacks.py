@@ -4,7 +4,7 @@ two notebooks for one quiz, one student in both layouts, huge notebooks, odd stu
 server's round: the server killed mid-run, a grader killed without one, a kernel closing its own sockets,
 Ctrl-C while a job starts.
 
-Unit-level (no kernel, seconds), except two tiny classes of one or two submissions (under a minute each):
+Unit-level (no kernel, seconds), except three tiny classes of one or two submissions (under a minute each):
 the whole-class runs are in test_autograder_class.py.
 """
 import json
@@ -500,3 +500,42 @@ def test_closing_a_fork_server_that_is_still_importing_does_not_wait_for_it(tmp_
     t0 = time.monotonic()
     server.close()
     assert time.monotonic() - t0 < 10 and server._proc.returncode is not None
+
+
+# ---- the grader's calls of a student's function (quiz 6) are charged to the notebook's budget ------------
+def test_reading_from_the_kernel_waits_no_longer_than_the_notebooks_time_left(monkeypatch):
+    """A function the grader calls runs in the kernel: each call waited up to 30 s (or the cell limit) even
+    with the notebook's budget spent, so a slow function could stretch a job well past its limit."""
+    import time
+
+    from autograder import verdict
+    from autograder.execute import SafeExecute
+
+    waited = []
+
+    async def no_reply(self, expression, timeout):
+        waited.append(timeout)
+        return None
+
+    class FakeKernel:
+        async def is_alive(self):
+            return True
+
+        async def interrupt_kernel(self):
+            waited.append("interrupted")
+
+    monkeypatch.setattr(SafeExecute, "_async_expression", no_reply)
+    ex = SafeExecute(notebook_timeout=100, timeout=60)
+    ex.km = FakeKernel()
+    ex._started = time.monotonic() - 90  # 10 s of the budget left
+    with pytest.raises(verdict.Malformed, match=r"did not answer within (9|10) s \(the rest of the notebook's time limit\)"):
+        ex._call_in_kernel("top1_filename", "[]")
+    assert waited[0] in (9, 10) and waited[1] == "interrupted"
+    ex._started = time.monotonic() - 101  # spent: nothing is asked any more
+    with pytest.raises(verdict.Malformed, match=r"time limit \(100 s\) was reached before the grader could read"):
+        ex._call_in_kernel("top1_filename", "[]")
+    assert len(waited) == 2
+    ex._started = time.monotonic()  # plenty left: the cell limit (60 s) bounds the wait, as before
+    with pytest.raises(verdict.Malformed, match=r"within 60 s$"):
+        ex._call_in_kernel("top1_filename", "[]")
+    assert waited[2] == 60
