@@ -3,6 +3,7 @@
     .venv/bin/python model/evaluate.py                       # report (markdown) + model/eval-results.json
     .venv/bin/python model/evaluate.py --write-card          # also refresh the figures in the model card
     .venv/bin/python model/evaluate.py --model DIR_OR_HUB_ID # any CLIP, e.g. openai/clip-vit-base-patch32
+                                                             # (its figures go to --json FILE, if given)
 
 Everything goes through ``CLIPProcessor`` / ``CLIPModel.from_pretrained`` exactly as the lecture does.
 Needs the Debian packages named in model/eval-sets.json for the held-out sets (openclipart-png,
@@ -261,12 +262,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(HERE / "course-clip"))
     ap.add_argument("--write-card", action="store_true", help="refresh the figures block in the model card")
-    ap.add_argument("--json", type=Path, default=RESULTS)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="write the figures here (default: model/eval-results.json for the committed model only, so "
+                         "evaluating a trial checkpoint never overwrites the committed model's figures)")
     a = ap.parse_args(argv)
     res = evaluate(a.model)
     md = markdown(res)
     print(md)
-    a.json.write_text(json.dumps(res, indent=1))
+    out = a.json or (RESULTS if Path(a.model).resolve() == (HERE / "course-clip").resolve() else None)
+    if out:
+        out.write_text(json.dumps(res, indent=1))
     if a.write_card:
         if "heldout" not in res:
             raise SystemExit("not writing the model card: some figures could not be computed (see above)")
