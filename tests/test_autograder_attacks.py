@@ -403,15 +403,18 @@ def test_a_grader_killed_outright_without_a_fork_server_leaves_no_job_running(tm
                                str(course.root), "--jobs", "1", "--no-sandbox", "--cell-timeout", "120"], cwd=root,
                               env=dict(os.environ, PYTHONPATH=str(root), AUTOGRADER_FORKSERVER="0"),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    kernel = job = int(pids.read_text())
-    while "autograder.job" not in open(f"/proc/{job}/cmdline").read():  # kernel <- its launcher <- the job
-        job = _parent(job)
-    assert _parent(job) == grader.pid
-    grader.send_signal(signal.SIGKILL)
-    grader.wait()
+    try:
+        deadline = time.monotonic() + 120
+        while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert pids.exists() and pids.read_text(), "the submission's kernel never started"
+        kernel = job = int(pids.read_text())
+        while "autograder.job" not in open(f"/proc/{job}/cmdline").read():  # kernel <- its launcher <- the job
+            job = _parent(job)
+        assert _parent(job) == grader.pid
+    finally:
+        grader.send_signal(signal.SIGKILL)
+        grader.wait()
     deadline = time.monotonic() + 10
     while (os.path.exists(f"/proc/{job}") or _alive(kernel)) and time.monotonic() < deadline:
         time.sleep(0.2)

@@ -3,8 +3,9 @@ what `generate_assignment` makes of source/, `validate` passes the solutions and
 release, and `autograde` gives every right, blank, faked and hostile submission its expected score.
 
 All submissions of an assignment are graded by one `nbgrader autograde` run (one kernel per
-notebook, about 6-15 s each on 2 cores); two assignments run at a time, each in its own course copy. More faked answers (random values, a hard-coded file name,
-lying tensor subclasses …) are checked in-process, far cheaper, in test_quizzes.py.
+notebook, about 6-15 s each on 2 cores); two assignments run at a time, each in its own course copy.
+More faked answers (random values, a hard-coded file name, lying tensor subclasses …) are checked
+in-process, far cheaper, in test_quizzes.py.
 Cases marked with a quiz ("quiz 2", "quiz 7") need a model under which that quiz's reference answer
 reaches its targets; where `make check-quizzes` says it does not, their failure is an expected one
 (xfail, with the check's words), never a pass.
