@@ -64,7 +64,7 @@ release: $(READY)
 check-quizzes: $(READY)
 	$(PY) -m clipcourse.check_quizzes
 
-# The course's own CLIP (model/course-clip/README.md): about 80 minutes on 2 CPU cores, then its figures.
+# The course's own CLIP (model/course-clip/README.md): about 110 minutes on 2 CPU cores, then its figures.
 # Needs the Debian packages openclipart-png openclipart-svg tuxpaint-stamps-default wamerican, and npm (icon sets).
 train: $(READY)
 	$(PY) -m pip install --quiet --no-deps -r model/requirements-train.txt

@@ -1,4 +1,4 @@
-"""The image teacher that knows drawings (training only; the shipped model does not need it).
+"""Version 3's image teacher, fine-tuned on drawings (training only; `train.py --teacher finetuned`).
 
 ImageNet's EfficientNet-Lite0 sees clip art as "comic book" or "jigsaw puzzle": with its features
 frozen, a CLIP head on top reached only 0.42-0.48 validation R@5 (model card, v1). Here its last

@@ -239,7 +239,7 @@ def rows(res):
 def markdown(res):
     student = rows(res)
     teacher = rows(res["teacher"]) if "teacher" in res else {}
-    L = ["| check | course CLIP (this model) | drawing teacher (training only) |", "| --- | --- | --- |"]
+    L = ["| check | course CLIP (this model) | its teacher (training only) |", "| --- | --- | --- |"]
     L += [f"| {k} | {v} | {teacher.get(k, '—')} |" for k, v in student.items()]
     for q in res.get("quizzes", []):
         L.append(f"| {q['quiz']}: the reference answer reaches {q['target']} | {'yes' if q['reached'] else 'no'} | — |")

@@ -1,5 +1,5 @@
-"""A trial image teacher (training only; `train.py --teacher frozen`): a CLIP head on frozen ImageNet
-features at 224 px.
+"""The image teacher (training only; `train.py`, the default `--teacher frozen`): a CLIP head on frozen
+ImageNet features at 224 px.
 
     EfficientNet-Lite0 (frozen, run once per picture, pooled output cached: 1280-d at 224 px)
     -> dropout -> linear 1280 -> 512                                    (image side)
@@ -7,12 +7,12 @@ features at 224 px.
 
 Measured on the validation split (R@5 over its unique clip-art captions, same head and schedule):
 frozen features at 224 px 0.37-0.40, at 128 px 0.33-0.38; the version 3 teacher, whose last stage
-was fine-tuned at 128 px on clip art and icons, 0.27-0.29; a frozen 128 px head trained on clip art
-plus the icons, drawn uniformly, 0.25. Icons, which are 92 % of the pictures, pull a small head
-toward icon names; so this head learns from the clip art's captions and the icons enter later, as
-pictures the student distils (their teacher embeddings come from this head) and as captions.
-It is the better teacher on every figure, but the student distilled from it was worse on validation
-(R@5 0.235 against 0.257), so the shipped model keeps drawing_teacher.py (model card, Targets).
+was fine-tuned at 128 px on clip art and icons (drawing_teacher.py), 0.27-0.29; a frozen 128 px head
+trained on clip art plus the icons, drawn uniformly, 0.25. Icons, which are 92 % of the pictures, pull
+a small head toward icon names; so this head learns from the clip art's captions and the icons enter
+later, as pictures the student distils (their teacher embeddings come from this head) and as captions.
+A 96 px student distilled from it was worse on validation than version 3 (R@5 0.235 against 0.257); the
+128 px student of the shipped model is better (model card, Targets).
 """
 import hashlib
 import math

