@@ -1,4 +1,4 @@
-"""Nothing in the course assumes the course model's sizes (96 px, patch 16, its widths).
+"""Nothing in the course assumes the course model's sizes (128 px, patch 16, its widths).
 
 A small randomly initialised CLIP with other shapes — 64 px crop after a 72 px resize, patch 8, tiny
 widths, the lecture's projection 512 — is written with the course's tokenizer
