@@ -131,6 +131,10 @@ def read_notebook(path):
         return None, f"{label} is JSON nested too deeply to be a notebook"
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, f"{label} is JSON but not a Jupyter notebook (no cells)"
+    if isinstance(data.get("cells"), list):  # "metadata" is left out by some hand-made or converted files
+        for item in [data] + data["cells"]:
+            if isinstance(item, dict) and item.get("metadata", None) is None:
+                item["metadata"] = {}
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as error:

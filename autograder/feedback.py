@@ -100,7 +100,7 @@ class HideHiddenTests(Preprocessor):
             cell.source = "\n".join(kept)
         for output in cell.get("outputs", []):
             self._clean(output, secrets, hidden)
-        if hidden:  # only text survives in a hidden-test cell
+        if hidden and "outputs" in cell:  # only text survives in a hidden-test cell (a markdown cell has none)
             cell.outputs = [o for o in cell.outputs if o.output_type in ("error", "stream")
                             or "text/plain" in o.get("data", {})]
             for output in cell.outputs:

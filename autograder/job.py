@@ -109,6 +109,7 @@ def _build_course(job, course):
         fixed = repair.replace_surrogates(nb)
         if source_nb is not None:
             fixed += repair.repair(nb, source_nb)
+            fixed += repair.make_valid(nb, source_nb)
         notes += [f"{name}.ipynb: {note}" if len(job["files"]) > 1 else note for note in fixed]
         (dest / f"{name}.ipynb").write_bytes(_notebook_bytes(nb))  # normalised to nbformat 4
     return notes

@@ -6,6 +6,9 @@ stripped the cells' nbgrader metadata, when an answer cell was deleted together 
 not have, or when ``timestamp.txt`` cannot be parsed. Here, on the job's own copy:
 
 * cells with broken, unknown or duplicated nbgrader metadata become ordinary cells;
+* a cell whose nbgrader settings were edited (points raised, ``locked`` removed, a test cell marked
+  as a solution, an answer cell as a test, the schema version) gets the source's settings back:
+  nbgrader resets the points itself but fails on the whole notebook for the others;
 * cells whose metadata was stripped get it back: read-only and test cells by their content, answer
   cells by their place between the read-only cells around them;
 * read-only and test cells that are still missing are put back from the source, right after the
@@ -13,6 +16,10 @@ not have, or when ``timestamp.txt`` cannot be parsed. Here, on the job's own cop
 * an unreadable ``timestamp.txt`` is left out (graded without a submission time);
 * text that is not valid Unicode (a lone surrogate such as half an emoji, ``"\\ud83d"`` in the
   JSON) becomes U+FFFD (�): nbgrader could not write the notebook otherwise.
+* (``make_valid``) what the notebook format's schema refuses, and nbgrader with it (a ``tags``
+  string instead of a list, an ``authors`` string, an odd cell id, a v3 ``heading`` cell): a notebook
+  metadata field takes the source's value or is left out; a cell is rebuilt from its type, source and
+  nbgrader metadata.
 
 Each change is a note on the student's row. Nothing here gives or takes points: the answers that
 are there are graded, a deleted answer's test fails.
@@ -77,8 +84,16 @@ def repair(nb, source_nb):
         if why:
             del cell.metadata["nbgrader"]
             notes.append(f"cell {index + 1} {why}: graded as an ordinary cell")
-        else:
-            present[gid] = cell
+            continue
+        present[gid] = cell
+        edited = _edited_settings(meta, _meta(wanted[gid]))
+        if edited:
+            restored = copy.deepcopy(dict(_meta(wanted[gid])))
+            if isinstance(meta.get("checksum"), str):
+                restored["checksum"] = meta["checksum"]  # the released stub's: nbgrader overwrites it anyway
+            cell.metadata["nbgrader"] = restored
+            notes.append(f"cell {index + 1} ({gid!r}) had its nbgrader settings edited ({'; '.join(edited)}): "
+                         "put back as the assignment has them")
     free = [c for c in nb.cells if "nbgrader" not in c.get("metadata", {})]
     # read-only and test cells whose metadata was stripped: recognised by their content
     for gid, src in wanted.items():
@@ -168,6 +183,105 @@ def replace_surrogates(nb):
     _, count = _clean(nb.get("metadata", {}))
     if count:
         notes.append(f"the notebook's metadata held text that is not valid Unicode: replaced by \ufffd ({count}x)")
+    return notes
+
+
+_FLAGS = ("grade", "solution", "locked", "task")
+
+
+def _edited_settings(meta, src):
+    """What of a cell's nbgrader settings differs from the source's, e.g. ``["points 100 (should be 2)"]``."""
+    edited = []
+    for key in _FLAGS:
+        mine, theirs = meta.get(key), src.get(key)
+        same = type(mine) is bool and mine == bool(theirs) if key in src else mine in (None, False)
+        if not same:
+            edited.append(f"{key} {mine!r} (should be {bool(theirs)!r})" if key in meta else f"{key} missing")
+    if src.get("grade"):
+        mine = meta.get("points")
+        if not (type(mine) in (int, float) and float(mine) == float(src.get("points", 0))):
+            edited.append(f"points {mine!r} (should be {src.get('points')!r})" if "points" in meta else "points missing")
+    if meta.get("schema_version") != src.get("schema_version"):
+        edited.append(f"schema_version {meta.get('schema_version')!r} (should be {src.get('schema_version')!r})")
+    return [text[:80] for text in edited]
+
+
+_CELL_TYPES = ("code", "markdown", "raw")
+_CELL_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+
+
+def _leaves(error):
+    """The innermost errors under a schema error (a cell fails ``oneOf`` its code, markdown and raw forms)."""
+    if not error.context:
+        return [error]
+    return [leaf for sub in error.context for leaf in _leaves(sub)]
+
+
+def _schema_error(probe, minor):
+    """Why the notebook ``probe`` is not valid in format 4.``minor`` (short, naming the field), or ``""``."""
+    from nbformat.validator import get_validator
+
+    errors = list(get_validator(version=4, version_minor=minor, name="jsonschema").iter_errors(probe))
+    if not errors:
+        return ""
+    leaves = [leaf for error in errors for leaf in _leaves(error)]
+    # a code cell also fails the markdown and raw forms on its cell_type (an output the other output types'
+    # forms): the other leaves say what is wrong
+    telling = [e for e in leaves if list(e.absolute_path)[-1:] not in (["cell_type"], ["output_type"])] or leaves
+    error = max(telling, key=lambda e: len(e.absolute_path))
+    path = list(error.absolute_path)[2 if probe["cells"] else 0:]  # within the cell, not "cells.0"
+    where = ".".join(str(part) for part in path)
+    return (f"{where}: " if where else "") + error.message.split("\n")[0][:100]
+
+
+def make_valid(nb, source_nb):
+    """Make ``nb`` (in place) valid in the notebook format, which nbgrader checks before grading anything:
+    an invalid cell is rebuilt from its type (an unknown one: its grade id's, else markdown), source and
+    nbgrader metadata; an invalid notebook metadata field takes the source's value or is left out. Returns
+    notes. Nothing that decides a grade (a cell's type, source, nbgrader metadata) changes; nbgrader clears
+    the outputs anyway."""
+    import nbformat
+
+    notes = []
+    minor = nb.get("nbformat_minor")
+    if type(minor) is not int or minor < 0:
+        notes.append(f"the notebook's format version 4.{minor!r} is not one: graded as 4.{nbformat.v4.nbformat_minor}")
+        minor = nb["nbformat_minor"] = nbformat.v4.nbformat_minor
+
+    def probe(cells=(), metadata=None):
+        return {"cells": list(cells), "metadata": metadata or {}, "nbformat": 4, "nbformat_minor": minor}
+
+    for index, cell in enumerate(nb.cells):
+        kind = cell.get("cell_type")
+        why = _schema_error(probe([cell]), minor) if kind in _CELL_TYPES else f"unknown cell type {kind!r}"
+        if not why:
+            continue
+        meta = _meta(cell)
+        if kind not in _CELL_TYPES:  # the type of the source's cell with its grade id, else markdown
+            kind = next((c.cell_type for c in source_nb.cells if meta and _meta(c)
+                         and _meta(c).get("grade_id") == meta.get("grade_id")), "markdown")
+        source = cell.get("source")
+        new = getattr(nbformat.v4, f"new_{kind}_cell")(source if isinstance(source, str) else "")
+        if meta is not None:
+            new.metadata["nbgrader"] = meta
+        old_id = cell.get("id")
+        new["id"] = old_id if isinstance(old_id, str) and _CELL_ID.match(old_id) else uuid.uuid4().hex[:8]
+        if _schema_error(probe([new]), minor):
+            del new["id"]  # format 4.0 to 4.4: no cell ids
+        nb.cells[index] = new
+        notes.append(f"cell {index + 1} was not valid in the notebook format ({why}): rebuilt from its {kind} "
+                     "source" + (" and nbgrader metadata" if meta is not None else ""))
+    metadata = nb.get("metadata")
+    for key in list(metadata) if isinstance(metadata, dict) else []:
+        why = _schema_error(probe(metadata={key: metadata[key]}), minor)
+        if not why:
+            continue
+        if key in source_nb.get("metadata", {}):
+            metadata[key] = copy.deepcopy(source_nb.metadata[key])
+            notes.append(f"the notebook's metadata field {key!r} was not valid ({why}): the assignment's was used")
+        else:
+            del metadata[key]
+            notes.append(f"the notebook's metadata field {key!r} was not valid ({why}): left out")
     return notes
 
 

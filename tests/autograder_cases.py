@@ -207,6 +207,18 @@ def extra_grade_cell(nb, twin="q1_test"):
     return nb
 
 
+def edit_settings(nb):
+    """A student's (or an editor's) edits of the cells' nbgrader settings and of metadata the notebook format
+    checks: each made nbgrader fail on the whole notebook (every quiz 0, status error), except the points."""
+    nb = nbformat.from_dict(nb)
+    nb.cells[index_of(nb, "q1_test")].metadata.nbgrader["points"] = 100
+    nb.cells[index_of(nb, "q3_test")].metadata.nbgrader["solution"] = True
+    del nb.cells[index_of(nb, "q2_test")].metadata.nbgrader["locked"]
+    nb.cells[index_of(nb, "q2_answer")].metadata["tags"] = "mine"
+    nb.metadata["authors"] = "Kim"
+    return nb
+
+
 # Files next to the notebook that would run the student's code while the kernel starts, or shadow a
 # library: none of them may run. helper.py is the student's own module: it must still import.
 SHADOWS = {
@@ -294,6 +306,10 @@ def tiny_cases(course_root):
              says=("'q9_test', which the assignment does not have", "repeats the grade id 'q1_test'")),
         Case("bad-timestamp", lambda s, b: s, ("q1", "q2", "q3"), says=("timestamp.txt could not be read",),
              extra={"timestamp.txt": "sometime on tuesday"}),
+        Case("edited-settings", lambda s, b: set_source(edit_settings(s), "q3_answer", "v = np.zeros(3)"), ("q1", "q2"),
+             says=("('q1_test') had its nbgrader settings edited (points 100 (should be 2))",
+                   "('q3_test') had its nbgrader settings edited (solution true (should be false))",
+                   "metadata.tags: 'mine' is not of type 'array'", "field 'authors' was not valid")),
         # issue 11: nothing the student wrote runs before the first cell; every output path is capped
         Case("shadow-modules", lambda s, b: set_source(s, "q1_answer", "from helper import add"), ("q1", "q2", "q3"),
              extra=SHADOWS),

@@ -32,7 +32,8 @@ except Exception:
 # The guard on its own (the real quizzes also check for monkeypatching), and a few kinds of ending.
 MACHINERY = ("solution", "blank", "partial", "invalid-json", "os-exit", "patch-allclose", "patch-print",
              "patch-transformer", "rebind-np", "custom-exception", "nbgrader-env", "stripped-metadata",
-             "deleted-answer-and-test", "extra-grade-cells", "bad-timestamp", "shadow-modules", "display-flood",
+             "deleted-answer-and-test", "extra-grade-cells", "bad-timestamp", "edited-settings", "shadow-modules",
+             "display-flood",
              "huge-error") + (("fill-disk",) if SANDBOX else ())
 SETTINGS = dict(cell_timeout=8, notebook_timeout=120, memory_mb=1500, preload=("numpy",))
 _BLANK = {}

@@ -277,6 +277,66 @@ def test_repair_puts_back_deleted_cells_and_drops_unknown_grade_ids():
     assert "cell 9 repeats the grade id 'q1_test': graded as an ordinary cell" in notes
 
 
+def test_repair_puts_back_edited_nbgrader_settings_and_makes_the_notebook_valid():
+    """Each edit below made nbgrader fail on the whole notebook ('Inconsistent checksums', NoResultFound, a
+    schema error): every quiz scored 0 with status error. The points a student raises nbgrader resets itself."""
+    import copy
+
+    from autograder import repair
+    from autograder_cases import edit_settings, index_of
+    from nbgrader.nbgraderformat import MetadataValidator
+
+    source = tiny_notebook()
+    untouched = copy.deepcopy(source)
+    assert repair.repair(untouched, source) == [] and repair.make_valid(untouched, source) == []
+    assert untouched == source
+    nb = edit_settings(source)
+    nb.cells[index_of(nb, "q1_answer")].metadata.nbgrader.update(grade=True, points=50)  # an answer made a test
+    nb.cells[index_of(nb, "setup")].metadata.nbgrader["schema_version"] = 99
+    nb.cells[index_of(nb, "q3_answer")]["id"] = "not a cell id"
+    nb.cells[0].cell_type = "heading"  # nbformat 3's, in a version 4 file
+    nb.metadata["kernelspec"] = "python3"
+    notes = repair.repair(nb, source) + repair.make_valid(nb, source)
+    for cell, original in zip(nb.cells, source.cells):
+        assert cell.cell_type == original.cell_type and cell.source == original.source
+        assert cell.metadata.get("nbgrader") == original.metadata.get("nbgrader")
+    nbformat.validate(nb)
+    MetadataValidator().validate_nb(nb)
+    assert nb.metadata == {"kernelspec": source.metadata.kernelspec}
+    assert notes == [
+        "cell 2 ('setup') had its nbgrader settings edited (schema_version 99 (should be 3)): put back as the "
+        "assignment has them",
+        "cell 3 ('q1_answer') had its nbgrader settings edited (grade True (should be False)): put back as the "
+        "assignment has them",
+        "cell 4 ('q1_test') had its nbgrader settings edited (points 100 (should be 2)): put back as the "
+        "assignment has them",
+        "cell 6 ('q2_test') had its nbgrader settings edited (locked missing): put back as the assignment has them",
+        "cell 8 ('q3_test') had its nbgrader settings edited (solution True (should be False)): put back as the "
+        "assignment has them",
+        "cell 1 was not valid in the notebook format (unknown cell type 'heading'): rebuilt from its markdown source",
+        "cell 5 was not valid in the notebook format (metadata.tags: 'mine' is not of type 'array'): rebuilt from "
+        "its code source and nbgrader metadata",
+        "cell 7 was not valid in the notebook format (id: 'not a cell id' does not match '^[a-zA-Z0-9-_]+$'): "
+        "rebuilt from its code source and nbgrader metadata",
+        "the notebook's metadata field 'kernelspec' was not valid (metadata.kernelspec: 'python3' is not of type "
+        "'object'): the assignment's was used",
+        "the notebook's metadata field 'authors' was not valid (metadata.authors: 'Kim' is not of type 'array'): "
+        "left out",
+    ]
+
+
+def test_a_notebook_without_metadata_fields_is_read_and_a_hidden_marker_in_markdown_is_no_error(tmp_path):
+    raw = json.loads(nbformat.writes(tiny_notebook()))
+    del raw["metadata"], raw["cells"][2]["metadata"]  # hand-made or converted files leave them out
+    (tmp_path / "alice.ipynb").write_text(json.dumps(raw))
+    nb, problem = collect.read_notebook(tmp_path / "alice.ipynb")
+    assert problem == "" and nb.metadata == {} and nb.cells[2].metadata == {}
+    assert nb.cells[2].source == tiny_notebook().cells[2].source
+    note = nbformat.v4.new_markdown_cell("I wrote ### BEGIN HIDDEN TESTS here")  # the feedback failed on it
+    cleaned, _ = feedback.HideHiddenTests(secrets=[]).preprocess(nbformat.v4.new_notebook(cells=[note]), {})
+    assert "BEGIN HIDDEN" not in cleaned.cells[0].source and "outputs" not in cleaned.cells[0]
+
+
 def test_an_unreadable_timestamp_and_nbgraders_real_cause_are_named():
     from autograder import repair
     from autograder.job import failure_cause
