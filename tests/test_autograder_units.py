@@ -255,6 +255,32 @@ def test_repair_restores_stripped_metadata_by_content_and_place():
     assert "the nbgrader metadata of 'q3_test' was missing (an editor removed it): recognised by its content" in notes
 
 
+def test_an_answer_cell_found_by_its_place_is_compared_on_a_bounded_part_of_each_cell(monkeypatch):
+    """difflib on whole cells: three 1 MB cells next to a stripped answer cell took 18 s, a notebook of them
+    (under the 50 MB cap) many minutes of the grader's time before any kernel started."""
+    import difflib
+
+    from autograder import repair
+    from autograder_cases import index_of, strip_metadata
+
+    compared = []
+
+    class Recording(difflib.SequenceMatcher):
+        def __init__(self, isjunk=None, a="", b="", autojunk=True):
+            compared.append(max(len(a), len(b)))
+            super().__init__(isjunk, a, b, autojunk)
+
+    monkeypatch.setattr(repair.difflib, "SequenceMatcher", Recording)
+    source = tiny_notebook()
+    nb = strip_metadata(source)
+    answer = nb.cells[index_of(source, "q1_answer")]
+    for _ in range(3):
+        nb.cells.insert(2, nbformat.v4.new_code_cell("# pasted data\n" + "0.125, " * 150_000))
+    repair.repair(nb, source)
+    assert answer.metadata.nbgrader["grade_id"] == "q1_answer" and _ids(nb)[2:5] == [None] * 3
+    assert compared and max(compared) <= repair.COMPARED
+
+
 def test_repair_puts_back_deleted_cells_and_drops_unknown_grade_ids():
     from autograder import repair
     from autograder_cases import delete, extra_grade_cell
