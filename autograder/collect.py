@@ -36,6 +36,10 @@ SYSTEM_ENTRIES = {".ipynb_checkpoints", ".DS_Store", "__MACOSX", ".git", "Thumbs
 #: A quiz notebook is well under 1 MB with its outputs; a bigger one is refused before it is read (a
 #: 250 MB markdown cell once kept a grading job busy for 450 s at 1 GB).
 MAX_NOTEBOOK_MB = 50
+#: The submission's other files (data next to the notebook) go into the kernel's working folder, a 512 MB
+#: tmpfs (course.sandbox_spec): what cannot fit there is left out here, smallest files kept first, instead of
+#: being hashed and copied twice and then cut off part-way (a 2 GB file reached the kernel as its first 512 MB).
+MAX_EXTRA_MB = 448
 
 
 @dataclasses.dataclass
@@ -332,6 +336,12 @@ def _from_nbgrader(student, adir, course, assignment=None, shallow=False):
     notebooks = [p for p in files if p.parent == adir and is_notebook_name(p.name)]
     sub.extra = [p.relative_to(adir) for p in files
                  if not is_notebook_name(p.name) and ".ipynb_checkpoints" not in p.parts]
+    sub.extra, left_out = _within_cap(adir, sub.extra)
+    for rel, size in left_out[:5]:
+        sub.notes.append(f"left out {display_name(str(rel))} ({size / 2 ** 20:.0f} MB): the files next to the notebook "
+                         f"may hold {MAX_EXTRA_MB} MB in all (the kernel's working folder)")
+    if len(left_out) > 5:
+        sub.notes.append(f"left out {len(left_out) - 5} more files next to the notebook, for the same reason")
     sub.digest = _digest(notebooks + [adir / e for e in sub.extra])
     unread, candidates, unmatched = [], {}, []
     for path in notebooks:
@@ -382,6 +392,24 @@ def _from_nbgrader(student, adir, course, assignment=None, shallow=False):
     if not sub.files and not sub.problem:
         sub.problem = f"no notebook of {assignment} found (expected {', '.join(n + '.ipynb' for n in expected)})"
     return sub
+
+
+def _within_cap(base, extra):
+    """(files kept, [(file, size) left out]): the smallest first, while they fit in ``MAX_EXTRA_MB``."""
+    sizes = {}
+    for rel in extra:
+        try:
+            sizes[rel] = os.lstat(base / rel).st_size
+        except OSError:
+            sizes[rel] = 0
+    kept, left_out, total = set(), [], 0
+    for rel in sorted(extra, key=lambda r: (sizes[r], str(r))):
+        if total + sizes[rel] <= MAX_EXTRA_MB * 2 ** 20:
+            kept.add(rel)
+            total += sizes[rel]
+        else:
+            left_out.append((rel, sizes[rel]))
+    return [rel for rel in extra if rel in kept], sorted(left_out, key=lambda item: -item[1])
 
 
 def _other_assignment(nb, assignment, known, course):

@@ -91,14 +91,18 @@ def _copy_workdir(cwd, work, uid, gid):
         source = os.path.join(cwd, name)
         if name.endswith(".ipynb") or name.startswith(".") or os.path.islink(source):
             continue
+        target = os.path.join(work, name)
         try:
             if os.path.isdir(source):
-                shutil.copytree(source, os.path.join(work, name), symlinks=True,
-                                ignore=shutil.ignore_patterns("*.ipynb"))
+                shutil.copytree(source, target, symlinks=True, ignore=shutil.ignore_patterns("*.ipynb"))
             elif os.path.isfile(source):
-                shutil.copy(source, os.path.join(work, name))
+                shutil.copy(source, target)
         except OSError as error:  # e.g. more than the working folder holds: the notebook will say so
             print(f"sandbox: {name} not copied into the working folder: {error}", file=sys.stderr)
+            if os.path.isdir(target) and not os.path.islink(target):  # never a file cut off part-way
+                shutil.rmtree(target, ignore_errors=True)
+            elif os.path.lexists(target):
+                os.unlink(target)
     for dirpath, dirnames, filenames in os.walk(work):
         for name in dirnames + filenames:
             os.chown(os.path.join(dirpath, name), uid, gid)

@@ -117,6 +117,54 @@ def test_nbgrader_layout_renames_a_single_stray_notebook(course, tmp_path):
     assert sub.notes == ["graded Untitled (1).ipynb as tiny.ipynb"]
 
 
+def test_files_next_to_the_notebook_beyond_the_working_folder_are_left_out_and_never_cut_off(course, tmp_path,
+                                                                                               monkeypatch):
+    """A 2 GB file next to the notebook was hashed, copied twice (155 s for one tiny submission) and reached the
+    kernel as its first 512 MB, the working folder's size, with no word on the row."""
+    import errno
+    import shutil
+
+    from autograder import sandbox
+
+    monkeypatch.setattr(collect, "MAX_EXTRA_MB", 1)
+    folder = tmp_path / "submitted" / "erin" / TINY
+    folder.mkdir(parents=True)
+    nbformat.write(tiny_notebook(), folder / f"{TINY}.ipynb")
+    (folder / "labels.csv").write_text("a,b\n1,2\n")
+    (folder / "data").mkdir()
+    (folder / "data" / "b.npy").write_bytes(b"b" * 500_000)
+    (folder / "c.npy").write_bytes(b"c" * 600_000)
+    with open(folder / "weights.bin", "wb") as f:
+        f.truncate(3 * 2 ** 30)  # sparse: no disk used
+    (sub,) = collect.find(tmp_path / "submitted", course)
+    assert sorted(map(str, sub.extra)) == ["data/b.npy", "labels.csv"]
+    assert sub.notes == ["left out weights.bin (3072 MB): the files next to the notebook may hold 1 MB in all "
+                         "(the kernel's working folder)",
+                         "left out c.npy (1 MB): the files next to the notebook may hold 1 MB in all (the kernel's "
+                         "working folder)"]
+    digest = sub.digest
+    with open(folder / "weights.bin", "r+b") as f:  # what is left out is not read, not even for the resume key
+        f.write(b"changed")
+    assert collect.find(tmp_path / "submitted", course)[0].digest == digest
+
+    real_copy = shutil.copy
+
+    def copy_until_full(src, dst):  # the working folder (a tmpfs) fills up half-way through a file
+        if os.path.basename(src) == "c.npy":
+            with open(dst, "wb") as f:
+                f.write(b"c" * 1000)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_copy(src, dst)
+
+    monkeypatch.setattr(sandbox.shutil, "copy", copy_until_full)
+    (folder / "weights.bin").unlink()
+    work = tmp_path / "work"
+    work.mkdir()
+    sandbox._copy_workdir(str(folder), str(work), os.getuid(), os.getgid())
+    assert sorted(os.listdir(work)) == ["data", "labels.csv"]  # c.npy is never there cut off part-way
+    assert (work / "data" / "b.npy").stat().st_size == 500_000
+
+
 def test_resume_key_changes_with_the_submission(course, tmp_path):
     folder = tmp_path / "submitted" / "dan" / TINY
     folder.mkdir(parents=True)
