@@ -70,6 +70,7 @@ def repair(nb, source_nb):
     order = [c for c in source_nb.cells if _meta(c) and isinstance(_meta(c).get("grade_id"), str)]
     wanted = {_meta(c)["grade_id"]: c for c in order}
     present = {}
+    keep = _kept_copies(nb, order, wanted)
     for index, cell in enumerate(nb.cells):
         if "nbgrader" not in cell.get("metadata", {}):
             continue
@@ -80,10 +81,10 @@ def repair(nb, source_nb):
             why = "has broken nbgrader metadata"
         elif gid not in wanted:
             why = f"has the grade id {gid!r}, which the assignment does not have"
-        elif gid in present:
-            why = f"repeats the grade id {gid!r}"
         elif cell.cell_type != wanted[gid].cell_type and _instructor(_meta(wanted[gid])):
             why = f"is a {cell.cell_type} cell with the id of the {wanted[gid].cell_type} cell {gid!r}"
+        elif keep.get(gid) != index:
+            why = f"repeats the grade id {gid!r}"
         if why:
             del cell.metadata["nbgrader"]
             notes.append(f"cell {index + 1} {why}: graded as an ordinary cell")
@@ -188,6 +189,26 @@ def replace_surrogates(nb):
     if count:
         notes.append(f"the notebook's metadata held text that is not valid Unicode: replaced by \ufffd ({count}x)")
     return notes
+
+
+def _kept_copies(nb, order, wanted):
+    """{grade id: index of the cell that keeps it}. A grade id on several cells (a test cell copied and pasted,
+    its metadata with it) stays with the first copy placed after the cell the source puts before it, else the
+    first: a copy pasted above its answer would run the test before the answer exists."""
+    places = {}
+    for index, cell in enumerate(nb.cells):
+        meta = _meta(cell)
+        gid = meta.get("grade_id") if meta else None
+        if isinstance(gid, str) and gid in wanted and \
+                (cell.cell_type == wanted[gid].cell_type or not _instructor(_meta(wanted[gid]))):
+            places.setdefault(gid, []).append(index)
+    keep = {}
+    for position, src in enumerate(order):  # in the source's order: the cell before is decided already
+        found = places.get(_meta(src)["grade_id"])
+        if found:
+            before = next((keep[_meta(s)["grade_id"]] for s in order[:position][::-1] if _meta(s)["grade_id"] in keep), -1)
+            keep[_meta(src)["grade_id"]] = next((i for i in found if i > before), found[0])
+    return keep
 
 
 _FLAGS = ("grade", "solution", "locked", "task")

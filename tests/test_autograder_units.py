@@ -303,6 +303,25 @@ def test_repair_restores_stripped_metadata_by_content_and_place():
     assert "the nbgrader metadata of 'q3_test' was missing (an editor removed it): recognised by its content" in notes
 
 
+def test_a_test_cell_copied_above_its_answer_leaves_the_grade_with_the_copy_in_its_place():
+    """Jupyter copies a cell with its metadata: a student who pasted q1_test at the top to try it first had
+    that copy kept as the grade cell (the first one), run before add() existed: 0 of 2 points."""
+    from autograder import repair
+    from autograder_cases import index_of
+
+    source = tiny_notebook()
+    nb = nbformat.from_dict(source)
+    pasted = nbformat.from_dict(nb.cells[index_of(nb, "q1_test")])
+    pasted["id"] = "pasted1"
+    nb.cells.insert(0, pasted)
+    nb.cells.insert(index_of(source, "q3_answer") + 1, nbformat.from_dict(pasted))  # and again, further down
+    nb.cells[index_of(source, "q3_answer") + 1]["id"] = "pasted2"
+    notes = repair.repair(nb, source)
+    assert _ids(nb) == [None] + _ids(source)[:6] + [None] + _ids(source)[6:]
+    assert notes == ["cell 1 repeats the grade id 'q1_test': graded as an ordinary cell",
+                     "cell 8 repeats the grade id 'q1_test': graded as an ordinary cell"]
+
+
 def test_an_answer_cell_found_by_its_place_is_compared_on_a_bounded_part_of_each_cell(monkeypatch):
     """difflib on whole cells: three 1 MB cells next to a stripped answer cell took 18 s, a notebook of them
     (under the 50 MB cap) many minutes of the grader's time before any kernel started."""
