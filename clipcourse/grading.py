@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 import sysconfig
@@ -87,6 +88,7 @@ _WATCHED = [
 _LIBRARY_ROOTS = tuple({str(Path(p).resolve()) + os.sep for key in ("stdlib", "platstdlib", "purelib", "platlib")
                         if (p := sysconfig.get_paths().get(key))} | {str(Path(__file__).resolve().parent) + os.sep})
 _MISSING = object()
+_HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 
 
 def _owner_name(owner) -> str:
@@ -235,6 +237,12 @@ def _leaf(x, quiz, what):
         return float(x)
     if type(x) is torch.Tensor and x.dim() == 0:
         return float(x.detach().cpu().item())
+    if type(x) in (torch.Tensor, np.ndarray):  # e.g. a list of (1,)-shaped results, one per row
+        shape = tuple(x.shape)
+        _fail(quiz, f"{what}의 항목이 숫자가 아니라 모양 {shape}인 {type(x).__name__}입니다. 숫자 하나씩(.item()) 넣거나, "
+                    "torch.cat으로 텐서 하나로 합치세요.",
+              f"{what} holds {type(x).__name__}s of shape {shape}, not numbers: put in single numbers (.item()) "
+              "or join them into one tensor with torch.cat.")
     _fail(quiz, f"{what}의 값은 숫자여야 합니다 ({type(x).__name__}).", f"{what} must hold numbers, got {type(x).__name__}.")
 
 
@@ -259,15 +267,36 @@ def _array(x, quiz, what):
     return out
 
 
-def _shape(arr, shape, quiz, what):
+def _shape_hint(got, shape):
+    """(Korean, English) advice for a value of shape ``got`` where ``shape`` is wanted, or ("", "")."""
+    if len(got) == 2 and got == shape[::-1] and got != shape:
+        return " 행과 열이 바뀌었습니다: .T(전치)를 빼세요.", " Rows and columns are swapped: drop the .T (transpose)."
+    if math.prod(got) == math.prod(shape) and len(got) > len(shape):
+        return (" 차원이 더 있습니다: 나누어 구한 값은 torch.stack이 아니라 torch.cat으로 합치세요.",
+                " It has extra dimensions: join parts with torch.cat, not torch.stack.")
+    if math.prod(got) == math.prod(shape) and len(got) < len(shape):
+        return (" 크기 1인 차원이 빠졌습니다: [0]이나 squeeze()로 줄이지 말고 그대로 두세요.",
+                " A dimension of size 1 is missing: keep it, do not take [0] or squeeze().")
+    return "", ""
+
+
+def _shape(arr, shape, quiz, what, hint=("", "")):
     if tuple(arr.shape) != shape:
-        _fail(quiz, f"{what}의 모양은 {shape}이어야 합니다 (지금 {tuple(arr.shape)}).",
-              f"{what} must have shape {shape}, got {tuple(arr.shape)}.")
+        ko, en = _shape_hint(tuple(arr.shape), shape)
+        _fail(quiz, f"{what}의 모양은 {shape}이어야 합니다 (지금 {tuple(arr.shape)}).{ko or hint[0]}",
+              f"{what} must have shape {shape}, got {tuple(arr.shape)}.{en or hint[1]}")
+
+
+def _count_en(count) -> str:
+    return f"{count} item" + ("" if count == 1 else "s")
 
 
 def _basenames(filenames, n, quiz):
     if type(filenames) not in (list, tuple) or len(filenames) != n:
-        _fail(quiz, f"image_filenames는 파일 경로 {n}개의 리스트여야 합니다.", f"image_filenames must be a list of {n} paths.")
+        now = f"항목 {len(filenames)}개" if type(filenames) in (list, tuple) else type(filenames).__name__
+        now_en = _count_en(len(filenames)) if type(filenames) in (list, tuple) else f"a {type(filenames).__name__}"
+        _fail(quiz, f"image_filenames는 파일 경로 {n}개의 리스트여야 합니다 (지금 {now}).",
+              f"image_filenames must be a list of {n} paths (now {now_en}).")
     names = []
     for f in filenames:
         if not (type(f) is str or isinstance(f, os.PathLike) and type(f).__module__.startswith("pathlib")):
@@ -279,13 +308,29 @@ def _basenames(filenames, n, quiz):
 def _texts(value, n, quiz, what):
     texts = [value] if type(value) is str and n == 1 else value
     if type(texts) not in (list, tuple) or len(texts) != n or any(type(t) is not str or not t.strip() for t in texts):
-        _fail(quiz, f"{what}은(는) 비어 있지 않은 문자열 {n}개의 리스트여야 합니다.",
-              f"{what} must be a list of {n} non-empty strings.")
+        if type(texts) not in (list, tuple):
+            ko, en = f"{type(texts).__name__} 하나", f"one {type(texts).__name__}"
+        elif len(texts) != n:
+            ko, en = f"항목 {len(texts)}개", _count_en(len(texts))
+        else:
+            bad = next(i for i, t in enumerate(texts) if type(t) is not str or not t.strip())
+            ko, en = (f"{what}[{bad}]이(가) 빈 문자열", f"{what}[{bad}] is empty") if type(texts[bad]) is str else \
+                (f"{what}[{bad}]이(가) {type(texts[bad]).__name__}", f"{what}[{bad}] is a {type(texts[bad]).__name__}")
+        _fail(quiz, f"{what}은(는) 비어 있지 않은 문자열 {n}개의 리스트여야 합니다 (지금 {ko}).",
+              f"{what} must be a list of {n} non-empty strings (now {en}).")
     try:
         reference.check_text_length(texts)
     except reference.TextTooLong as error:
         _too_long(quiz, what, error.index, error.limit, chars=error.chars)
     return list(texts)
+
+
+def _language_hint(texts):
+    """(Korean, English) sentences added to a failure when a query is written in Korean, else ("", "")."""
+    if any(_HANGUL.search(t) for t in texts):
+        return (" 검색어가 한국어입니다: CLIP은 영어 문장으로 배웠으니 영어로 쓰세요.",
+                " The query is in Korean: CLIP learned from English sentences, so write it in English.")
+    return "", ""
 
 
 def _too_long(quiz, what, index, limit, tokens=None, chars=None):
@@ -330,11 +375,46 @@ def _quietly(func, *args):
 
 
 # ---- one check per quiz ----------------------------------------------------------------------------
+def _quiz1_mistakes(rowwise):
+    """(value, Korean, English): what the usual wrong computations of quiz 1 give, to say which one it was."""
+    v1, v2 = np.array(reference.QUIZ1_VEC1, dtype=np.float64), np.array(reference.QUIZ1_VEC2, dtype=np.float64)
+
+    def pair(a, b):
+        return (a * b).sum(axis=1) if rowwise else a @ b.T
+
+    def unit(a, axis):
+        return a / np.linalg.norm(a, axis=axis, keepdims=True)
+
+    found = [(pair(v1, v2), "내적만 구했습니다: 두 벡터의 길이(norm)로 나누세요.",
+              "it is the plain dot product: divide it by both vectors' lengths (norms)."),
+             (pair(unit(v1, 0), unit(v2, 0)), "열 방향(dim=0)으로 정규화했습니다: 각 행(벡터)을 그 행의 길이로 나누세요 (dim=1).",
+              "it was normalised along the columns (dim=0): divide each row (vector) by its own length (dim=1)."),
+             (pair(v1, v2) / (np.linalg.norm(v1) * np.linalg.norm(v2)),
+              "행렬 전체의 길이로 나누었습니다: 길이는 행마다 따로 구하세요 (dim=1).",
+              "it was divided by the whole matrix's length: take each row's length (dim=1).")]
+    if not rowwise:
+        found.append((reference.quiz1_answers()[1].T, "행과 열이 바뀌었습니다: cos_matrix[i][j]는 vec1[i]와 vec2[j]의 "
+                      "유사도입니다 (vec1.unsqueeze(1)과 vec2, dim=2).",
+                      "rows and columns are swapped: cos_matrix[i][j] is for vec1[i] and vec2[j] "
+                      "(vec1.unsqueeze(1) with vec2, dim=2)."))
+    return found
+
+
 def _check_quiz1(value, expected, quiz, what):
     _guard(quiz)
+    rowwise = expected.ndim == 1
     arr = _array(value, quiz, what)
-    _shape(arr, expected.shape, quiz, what)
+    _shape(arr, expected.shape, quiz, what,
+           (" 벡터는 행이므로, 행마다 숫자 하나: dim=1 방향으로 계산하세요.", " The vectors are the rows, one number per row: "
+            "compute along dim=1.") if rowwise else
+           (" vec1.unsqueeze(1)과 dim=2를 써 보세요.", " Try vec1.unsqueeze(1) and dim=2."))
     if not np.allclose(arr, expected, rtol=0, atol=1e-3):
+        for wrong, ko, en in _quiz1_mistakes(rowwise):
+            if np.allclose(arr, wrong, rtol=0, atol=1e-3):
+                _fail(quiz, f"{what}의 값이 코사인 유사도와 다릅니다. {ko}", f"{what} does not hold the cosine similarities; {en}")
+        if np.allclose(arr, expected, rtol=0, atol=1e-2):
+            _fail(quiz, f"{what}의 값이 조금 다릅니다: 소수 셋째 자리까지 정확히 (반올림해서) 적으세요.",
+                  f"{what} is slightly off: give the values to 3 decimals (rounded).")
         _fail(quiz, f"{what}의 값이 코사인 유사도와 다릅니다 (소수 셋째 자리까지 맞아야 합니다).",
               f"{what} does not hold the cosine similarities (3 decimals are enough).")
 
@@ -356,8 +436,11 @@ def check_quiz2(text):
     top3 = sorted(refs.dog_names[i] for i in np.argsort(-scores, kind="stable")[:3])
     wanted = sorted(_STATE["targets"]["quiz2"])
     if top3 != wanted:
-        _fail(quiz, f"채점 모델에서 {query[0]!r}의 Top-3: {top3}. 목표(달리는 강아지): {wanted}.",
-              f"Under the grading model the Top-3 of {query[0]!r} is {top3}; wanted the running dogs {wanted}.")
+        ko, en = _language_hint(query)
+        if not ko:
+            ko, en = " 달리는 모습을 영어로 묘사해 보세요.", " Describe the running in English."
+        _fail(quiz, f"채점 모델에서 {query[0]!r}의 Top-3: {top3}. 목표(달리는 강아지): {wanted}.{ko}",
+              f"Under the grading model the Top-3 of {query[0]!r} is {top3}; wanted the running dogs {wanted}.{en}")
 
 
 def check_quiz3(images, image_filenames):
@@ -370,7 +453,10 @@ def check_quiz3(images, image_filenames):
         _fail(quiz, f"image_filenames가 gallery 폴더의 이미지 {n}개와 다릅니다.",
               f"image_filenames are not the {n} gallery images.")
     if type(images) not in (list, tuple) or len(images) != n:
-        _fail(quiz, f"images는 PIL 이미지 {n}개의 리스트여야 합니다.", f"images must be a list of {n} PIL images.")
+        now = f"항목 {len(images)}개" if type(images) in (list, tuple) else type(images).__name__
+        now_en = _count_en(len(images)) if type(images) in (list, tuple) else f"a {type(images).__name__}"
+        _fail(quiz, f"images는 PIL 이미지 {n}개의 리스트여야 합니다 (지금 {now}).",
+              f"images must be a list of {n} PIL images (now {now_en}).")
     gallery = _STATE["data_dir"] / "gallery"
     for i, (image, name) in enumerate(zip(images, names)):
         if not isinstance(image, Image.Image) or not type(image).__module__.startswith("PIL."):
@@ -382,13 +468,31 @@ def check_quiz3(images, image_filenames):
                   f"images[{i}] is not the picture in image_filenames[{i}] ({name}); keep both in the same order.")
 
 
+def _unit_rows(a):
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
+
+
+def _normalised(arr, expected):
+    """True when ``arr`` holds ``expected``'s rows divided by their lengths (an L2-normalised embedding)."""
+    return bool(np.allclose(np.linalg.norm(arr, axis=-1), 1.0, atol=1e-3)
+                and np.allclose(arr, _unit_rows(expected), rtol=1e-3, atol=1e-3))
+
+
+def _normalised_message(what, function):
+    return (f"{what}이(가) 길이 1로 정규화되어 있습니다: 정규화하지 말고 model.{function}가 돌려준 값을 그대로 "
+            "저장하세요 (코사인 유사도는 나중에 따로 구합니다).",
+            f"{what} is normalised to length 1: store what model.{function} returns, unchanged "
+            "(the cosine similarity comes later).")
+
+
 def check_quiz4(image_embeddings, image_filenames):
     quiz = "퀴즈 4"
     _guard(quiz)
     refs = _refs(quiz)
     n, d = refs.gallery.shape
     arr = _array(image_embeddings, quiz, "image_embeddings")
-    _shape(arr, (n, d), quiz, "image_embeddings")
+    _shape(arr, (n, d), quiz, "image_embeddings", (f" 이미지 {n}장을 모두 임베딩하세요 (한 번에, 또는 나누어 torch.cat으로).",
+                                                  f" Embed all {n} images (at once, or in parts joined by torch.cat)."))
     names = _basenames(image_filenames, n, quiz)
     if sorted(names) != sorted(refs.gallery_names):
         _fail(quiz, "image_filenames가 gallery 이미지 200개가 아니어서 비교할 수 없습니다.",
@@ -397,8 +501,18 @@ def check_quiz4(image_embeddings, image_filenames):
     expected = refs.gallery[[row[name] for name in names]].astype(np.float64)
     scale = float(np.max(np.abs(expected)))
     if not np.allclose(arr, expected, rtol=1e-3, atol=1e-3 * scale):
-        _fail(quiz, "image_embeddings가 같은 모델로 image_filenames 순서대로 임베딩한 값과 다릅니다.",
-              "image_embeddings differ from the embeddings of image_filenames (same order) under the same model.")
+        if _normalised(arr, expected):
+            _fail(quiz, *_normalised_message("image_embeddings", "get_image_features"))
+        nearest = np.argmax(_unit_rows(arr) @ _unit_rows(expected).T, axis=1)
+        if len(set(nearest.tolist())) == n and np.allclose(arr, expected[nearest], rtol=1e-3, atol=1e-3 * scale):
+            _fail(quiz, "image_embeddings의 행 순서가 image_filenames와 다릅니다: images와 image_filenames를 "
+                        "같은 순서로 만들고 images를 그 순서대로 임베딩하세요.",
+                  "The rows of image_embeddings are not in the order of image_filenames: build images and "
+                  "image_filenames in the same order and embed images in that order.")
+        _fail(quiz, "image_embeddings가 같은 모델로 image_filenames 순서대로 임베딩한 값과 다릅니다. "
+                    "model.get_image_features가 돌려준 값을 그대로 저장하세요.",
+              "image_embeddings differ from the embeddings of image_filenames (same order) under the same model: "
+              "store what model.get_image_features returns.")
 
 
 def check_quiz5(text_embedding):
@@ -409,8 +523,12 @@ def check_quiz5(text_embedding):
     _shape(arr, refs.quiz5.shape, quiz, "text_embedding")
     expected = refs.quiz5.astype(np.float64)
     if not np.allclose(arr, expected, rtol=1e-3, atol=1e-3 * float(np.max(np.abs(expected)))):
-        _fail(quiz, f"text_embedding이 주어진 텍스트 {reference.QUIZ5_TEXT!r}의 임베딩과 다릅니다.",
-              f"text_embedding is not the embedding of the given text {reference.QUIZ5_TEXT!r}.")
+        if _normalised(arr, expected):
+            _fail(quiz, *_normalised_message("text_embedding", "get_text_features"))
+        _fail(quiz, f"text_embedding이 주어진 텍스트 {reference.QUIZ5_TEXT!r}의 임베딩과 다릅니다. text를 바꾸지 말고 "
+                    "model.get_text_features로 임베딩하세요.",
+              f"text_embedding is not the embedding of the given text {reference.QUIZ5_TEXT!r}: keep text as "
+              "given and embed it with model.get_text_features.")
 
 
 def _quiz6_probes(refs):
@@ -446,18 +564,57 @@ def _quiz6_mistake(answer, probe, first_answer, global_names):
     """What a wrong Top-1 answer on a probe looks like it came from: (Korean, English), or None."""
     query, images, names, accepted = probe
     unit = np.asarray(images, dtype=np.float64)
-    dot = names[int(np.argmax(unit @ np.asarray(query, dtype=np.float64)[0]))]
-    if answer in (dot, os.path.basename(dot)) and dot not in accepted:
+    q = np.asarray(query, dtype=np.float64)[0]
+
+    def named(i):
+        return answer in (names[i], os.path.basename(names[i])) and names[i] not in accepted
+
+    if named(int(np.argmax(unit @ q))):
         return ("가장 큰 내적(dot product)의 이미지입니다. 코사인 유사도를 쓰세요",
                 "it is the image with the largest dot product: use the cosine similarity")
+    cosine = (unit @ q) / np.maximum(np.linalg.norm(unit, axis=1) * np.linalg.norm(q), 1e-12)
+    if named(int(np.argmin(cosine))):
+        return ("코사인 유사도가 가장 작은 이미지입니다. argmin이 아니라 argmax를 쓰고, cosine_similarity의 dim이 "
+                "맞는지(기본값 dim=1) 보세요",
+                "it is the image with the smallest cosine similarity: use argmax, not argmin, and check "
+                "cosine_similarity's dim (default dim=1)")
     right = names.index(sorted(accepted)[0])
-    if answer in (global_names[right], os.path.basename(global_names[right])):
+    if global_names is not names and answer in (global_names[right], os.path.basename(global_names[right])):
         return ("인자가 아닌 다른 목록(노트북의 image_filenames)의 이름입니다. 인자 image_filenames를 쓰세요",
                 "it comes from another list (the notebook's image_filenames): use the argument image_filenames")
     if answer == first_answer:
         return ("입력이 달라도 같은 답입니다. 인자로 받은 text_embedding과 image_embeddings를 쓰세요",
                 "it is the same answer as for the first input: use the arguments text_embedding and image_embeddings")
+    if named(0):
+        return ("첫 항목(인덱스 0)입니다: argmax(또는 topk)를 유사도가 이미지 수만큼 있는 차원에서 구하세요",
+                "it is the first entry (index 0): take argmax (or topk) along the dimension that holds "
+                "one similarity per image")
+    if any(named(i) for i in (right - 1, right + 1) if 0 <= i < len(names)):
+        return ("Top-1 바로 옆의 항목입니다. 인덱스에 1을 더하거나 빼지 마세요",
+                "it is the entry next to the Top-1: do not add or subtract 1 from the index")
     return None
+
+
+def _quiz6_not_a_name(answer):
+    """(Korean, English) for a top1_filename answer that is not a file name or path."""
+    what = f"{type(answer).__name__}: {answer!r:.60}"
+    if answer is None:
+        return ("top1_filename이 아무것도 돌려주지 않았습니다 (None). print가 아니라 return으로 파일 이름을 돌려주세요.",
+                "top1_filename returned nothing (None): return the file name with return, not print.")
+    integer = type(answer) is int or isinstance(answer, np.integer) \
+        or type(answer) is np.ndarray and answer.ndim == 0 and answer.dtype.kind in "iu" \
+        or type(answer) is torch.Tensor and answer.dim() == 0 and not answer.is_floating_point()
+    if integer:
+        return (f"top1_filename이 인덱스({what})를 돌려주었습니다. 파일 이름 image_filenames[인덱스]를 돌려주세요 "
+                "(텐서라면 .item()으로 숫자를 꺼내서).",
+                f"top1_filename returned an index ({what}): return the file name image_filenames[index] "
+                "(with .item() for a tensor).")
+    if type(answer) in (list, tuple):
+        return (f"top1_filename이 {type(answer).__name__}를 돌려주었습니다 ({answer!r:.60}). 리스트가 아니라 "
+                "파일 경로 하나(문자열)를 돌려주세요.",
+                f"top1_filename returned a {type(answer).__name__} ({answer!r:.60}): return one path (a str), not a list.")
+    return (f"top1_filename은 image_filenames의 항목이나 그 파일 이름을 돌려주어야 합니다 (지금 {what}).",
+            f"top1_filename must return an entry of image_filenames or its file name, got {what}.")
 
 
 def check_quiz6(top1_filename):
@@ -474,17 +631,23 @@ def check_quiz6(top1_filename):
         try:
             answer = _quietly(top1_filename, *args)
         except Exception as error:
-            _fail(quiz, f"top1_filename이 오류를 냈습니다: {type(error).__name__}: {error}",
-                  f"top1_filename raised {type(error).__name__}: {error}")
+            if type(error).__name__ == "NotImplementedError":  # the grader re-raises a class of that name
+                _fail(quiz, "top1_filename이 NotImplementedError를 냈습니다: 함수 안의 raise NotImplementedError()를 "
+                            "지우고 코드를 쓰세요.",
+                      "top1_filename raised NotImplementedError: delete raise NotImplementedError() in the "
+                      "function and write your code.")
+            _fail(quiz, f"top1_filename이 오류를 냈습니다: {type(error).__name__}: {error} (채점 입력: text_embedding "
+                        f"{tuple(args[0].shape)}, image_embeddings {tuple(args[1].shape)}, 경로 {len(args[2])}개의 "
+                        "image_filenames; 노트북에서 함수를 실행해 오류를 고치세요)",
+                  f"top1_filename raised {type(error).__name__}: {error} (inputs: text_embedding "
+                  f"{tuple(args[0].shape)}, image_embeddings {tuple(args[1].shape)}, image_filenames of "
+                  f"{len(args[2])} paths; run it in the notebook and fix the error)")
         answers.append(answer)
     _guard(quiz)  # the student's function ran in between
     first = None
     for number, (answer, probe) in enumerate(zip(answers, probes)):
         if not (type(answer) is str or isinstance(answer, os.PathLike) and type(answer).__module__.startswith("pathlib")):
-            _fail(quiz, f"top1_filename은 image_filenames의 항목이나 그 파일 이름을 돌려주어야 합니다 "
-                        f"(지금 {type(answer).__name__}: {answer!r:.60}).",
-                  f"top1_filename must return an entry of image_filenames or its file name, "
-                  f"got {type(answer).__name__}: {answer!r:.60}.")
+            _fail(quiz, *_quiz6_not_a_name(answer))
         got = os.fspath(answer)
         first = got if number == 0 else first
         accepted = probe[3]
@@ -492,10 +655,15 @@ def check_quiz6(top1_filename):
             continue
         wanted = os.path.basename(sorted(accepted)[0])
         if number == 0:
+            why = _quiz6_mistake(got, probe, None, probe[2])
+            ko, en = (f": {why[0]}.", f": {why[1]}.") if why else (
+                " (image_filenames의 항목 또는 그 파일 이름). 인자로 받은 세 값과 코사인 유사도로 찾으세요.",
+                " (the entry of image_filenames or its file name): search with the three arguments and the "
+                "cosine similarity.")
             _fail(quiz, f"top1_filename이 {got!r}를 돌려주었습니다. 주어진 텍스트 {reference.QUIZ5_TEXT!r}의 Top-1은 "
-                        f"{wanted}입니다 (image_filenames의 항목 또는 그 파일 이름).",
+                        f"{wanted}입니다{ko}",
                   f"top1_filename returned {got!r}; the Top-1 of the given text {reference.QUIZ5_TEXT!r} is "
-                  f"{wanted} (the entry of image_filenames or its file name).")
+                  f"{wanted}{en}")
         why = _quiz6_mistake(got, probe, first, probes[0][2])
         ko, en = why or ("인자로 받은 세 값과 코사인 유사도로 찾으세요",
                          "search with the three arguments and the cosine similarity")
@@ -517,7 +685,11 @@ def check_quiz7(texts, number):
     top1 = refs.gallery_names[int(np.argmax(row))]
     if top1 != targets[number - 1]:
         rank = int(np.sum(row > row[refs.gallery_names.index(targets[number - 1])])) + 1
+        ko, en = _language_hint(queries[number - 1:number])
+        if not ko:
+            ko, en = (f" {number}번 그림에만 있는 특징(색, 모양, 종류)을 영어로 적어 보세요.",
+                      f" Name in English what only picture {number} shows (colour, shape, kind).")
         _fail(quiz, f"채점 모델에서 {queries[number - 1]!r}의 Top-1은 {number}번 그림이 아니라 {top1}입니다 "
-                    f"({number}번 그림은 {rank}위).",
+                    f"({number}번 그림은 {rank}위).{ko}",
               f"Under the grading model the Top-1 of {queries[number - 1]!r} is {top1}, not picture {number} "
-              f"(picture {number} ranks {rank}).")
+              f"(picture {number} ranks {rank}).{en}")

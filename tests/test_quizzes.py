@@ -424,7 +424,7 @@ def test_quiz6_calls_the_function_on_inputs_it_cannot_foresee(armed):
     fails(grading.check_quiz6, lambda *a: top1, match="same answer as for the first input")
     fails(grading.check_quiz6, other_query, match=r"returned '.*'; the Top-1 of the given text 'a cup of coffee' is "
                                                   + re.escape(top1))
-    fails(grading.check_quiz6, index, match="got int")
+    fails(grading.check_quiz6, index, match=r"returned an index \(int: \d+\)")
     fails(grading.check_quiz6, lambda *a: "cup", match="returned 'cup'")
     fails(grading.check_quiz6, "not a function")
 
@@ -550,3 +550,222 @@ def test_check_quizzes_reports_each_quiz_reachable_or_not(cache):
     if missed:   # the shipped model cannot reach them: an expected failure, in the check's own words
         pytest.xfail(" | ".join(qc.unreachable(q, cache) for q in missed) or done.stdout)
     assert "all 6 targets reached" in done.stdout
+
+
+# ---- messages for a beginner's usual mistakes ---------------------------------------------------------
+# Each wrong answer a student is likely to write gets a message that names the mistake and says what to do,
+# from the visible test (the hint in the notebook) and from the hidden check (the grader's feedback).
+def visible_hint(assignment, grade_id, **namespace):
+    """The message of the released test cell ``grade_id`` run on the student's values ``namespace``."""
+    cell = next(c for c in qc.read(qc.notebook_path(qc.ROOT / "release", assignment)).cells if qc.grade_id(c) == grade_id)
+    with pytest.raises(AssertionError) as info:
+        exec(cell.source, {"os": os, "torch": torch, **namespace})
+    return " ".join(str(info.value).split())
+
+
+def passes_visible(assignment, grade_id, **namespace):
+    cell = next(c for c in qc.read(qc.notebook_path(qc.ROOT / "release", assignment)).cells if qc.grade_id(c) == grade_id)
+    exec(cell.source, {"os": os, "torch": torch, **namespace})
+
+
+QUIZ1_V1 = torch.tensor(reference.QUIZ1_VEC1, dtype=torch.float32)
+QUIZ1_V2 = torch.tensor(reference.QUIZ1_VEC2)
+
+
+@pytest.mark.parametrize("grade_id,name", [("quiz1a_test", "cos_rowwise"), ("quiz1b_test", "cos_matrix")])
+def test_visible_quiz1_says_what_to_do_when_the_answer_is_missing(grade_id, name):
+    """raise NotImplementedError left in place, an error in the answer cell or a renamed variable: not a bare NameError."""
+    message = visible_hint("quiz_cosine", grade_id, cos_row=F.cosine_similarity(QUIZ1_V1, QUIZ1_V2))
+    assert f"{name}가 아직 없습니다" in message and "NotImplementedError()를 지우고" in message
+    assert f"{name} is not defined yet" in message and "runs without errors" in message
+
+
+def test_visible_quiz1_hints_name_rows_and_norms():
+    v1, v2 = QUIZ1_V1, QUIZ1_V2
+    wrong_axis = (F.normalize(v1, dim=0) * F.normalize(v2, dim=0)).sum(dim=1)
+    assert "행마다 구합니다 (dim=1)" in visible_hint("quiz_cosine", "quiz1a_test", cos_rowwise=wrong_axis)
+    assert "one number per row (dim=1)" in visible_hint("quiz_cosine", "quiz1a_test",
+                                                        cos_rowwise=F.cosine_similarity(v1, v2, dim=0))
+    passes_visible("quiz_cosine", "quiz1a_test", cos_rowwise=F.cosine_similarity(v1, v2))
+    passes_visible("quiz_cosine", "quiz1b_test", cos_matrix=F.cosine_similarity(v1.unsqueeze(1), v2, dim=2))
+
+
+def test_hidden_quiz1_names_the_usual_mistakes(armed):
+    v1, v2 = QUIZ1_V1, QUIZ1_V2
+    right = F.cosine_similarity(v1.unsqueeze(1), v2, dim=2)
+    fails(grading.check_quiz1_rowwise, (v1 * v2).sum(dim=1), match="내적만 구했습니다.*plain dot product")
+    fails(grading.check_quiz1_rowwise, (F.normalize(v1, dim=0) * F.normalize(v2, dim=0)).sum(dim=1),
+          match=r"열 방향\(dim=0\).*normalised along the columns \(dim=0\)")
+    fails(grading.check_quiz1_rowwise, (v1 * v2).sum(dim=1) / (v1.norm() * v2.norm()), match="whole matrix's length")
+    fails(grading.check_quiz1_matrix, v1 @ v2.T, match="plain dot product")
+    fails(grading.check_quiz1_matrix, right.T, match="행과 열이 바뀌었습니다.*rows and columns are swapped")
+    fails(grading.check_quiz1_matrix, F.cosine_similarity(v1.unsqueeze(0), v2.unsqueeze(1), dim=2), match="swapped")
+    fails(grading.check_quiz1_rowwise, [round(float(x), 2) for x in F.cosine_similarity(v1, v2)],
+          match="소수 셋째 자리.*slightly off: give the values to 3 decimals")
+    fails(grading.check_quiz1_rowwise, [F.cosine_similarity(v1[i:i + 1], v2[i:i + 1]) for i in range(2)],
+          match=r"holds Tensors of shape \(1,\), not numbers.*torch\.cat")
+    fails(grading.check_quiz1_rowwise, [np.array([0.885]), np.array([0.895])], match=r"ndarrays of shape \(1,\)")
+    fails(grading.check_quiz1_rowwise, F.cosine_similarity(v1, v2, dim=0), match=r"one number per row: compute along dim=1")
+    fails(grading.check_quiz1_rowwise, right, match=r"got \(2, 2\)")
+    # a made-up answer gets no story about a mistake it did not make
+    fails(grading.check_quiz1_rowwise, torch.zeros(2), match=r"does not hold the cosine similarities \(3 decimals")
+    fails(grading.check_quiz1_matrix, torch.full((2, 2), 0.5), match=r"does not hold the cosine similarities \(3 decimals")
+
+
+def test_visible_quiz2_and_quiz7_say_the_query_is_korean():
+    dogs = [f"/x/dog_{i}.png" for i in range(9)]
+    message = visible_hint("quiz_topk", "quiz2_test", text=["달리는 강아지"], top_3_indices=torch.tensor([0, 1, 2]),
+                           image_filenames=dogs, target_files=["dog_3.png", "dog_4.png", "dog_8.png"])
+    assert "검색어가 한국어입니다" in message and "The query is in Korean" in message
+    message = visible_hint("quiz_topk", "quiz2_test", text=["a dog"], top_3_indices=torch.tensor([0, 1, 2]),
+                           image_filenames=dogs, target_files=["dog_3.png", "dog_4.png", "dog_8.png"])
+    assert "Describe the running in English" in message and "Korean" not in message
+    assert "text가 아직 없습니다" in visible_hint("quiz_topk", "quiz2_test")
+    # the answer cell stopped after text (two texts, a text too long for CLIP): its format first, then "run to the end"
+    assert "list holding one string" in visible_hint("quiz_topk", "quiz2_test", text=["a dog", "running"])
+    message = visible_hint("quiz_topk", "quiz2_test", text=["a dog"])
+    assert "top_3_indices가 아직 없습니다" in message and "did not run to the end" in message
+    targets = ["a.png", "b.png", "c.png", "d.png", "e.png"]
+    korean = ["영국 국기", "a sunflower", "a strawberry", "a bee", "a tool"]
+    message = visible_hint("quiz_guess", "quiz7_1_test", texts=korean, top1_files=["x.png"] * 5, target_files=targets)
+    assert "텍스트가 한국어입니다" in message and "the text is in Korean" in message
+    message = visible_hint("quiz_guess", "quiz7_2_test", texts=korean, top1_files=["x.png"] * 5, target_files=targets)
+    assert "Korean" not in message and "what only picture 2 shows" in message
+    message = visible_hint("quiz_guess", "quiz7_3_test", texts=korean[:2] + [""] + korean[3:], top1_files=targets,
+                           target_files=targets)
+    assert "빈 문자열이 없는" in message and "5 non-empty strings" in message
+    assert "(그림 1~5 순서; 지금 list, 항목 4개)" in visible_hint("quiz_guess", "quiz7_3_test", texts=korean[:4])
+    assert "now a str)" in visible_hint("quiz_guess", "quiz7_3_test", texts="a, b, c, d, e")
+    assert "texts is not defined yet" in visible_hint("quiz_guess", "quiz7_4_test")
+    assert "top1_files is not defined yet: the answer cell did not run" in \
+        visible_hint("quiz_guess", "quiz7_4_test", texts=["a"] * 5)
+    passes_visible("quiz_guess", "quiz7_5_test", texts=["a"] * 5, top1_files=targets, target_files=targets)
+
+
+def test_hidden_quiz7_says_how_many_texts_it_got(armed):
+    grading._STATE["targets"]["quiz7"] = armed.gallery_names[:5]
+    texts = ["a flag", "a sunflower", "a strawberry", "a bee", "a tool"]
+    fails(grading.check_quiz7, texts[:4], 1, match=r"\(지금 항목 4개\).*\(now 4 items\)")
+    fails(grading.check_quiz7, ", ".join(texts), 1, match=r"now one str")
+    fails(grading.check_quiz7, texts[:2] + [" "] + texts[3:], 3, match=r"texts\[2\] is empty")
+
+
+def test_hidden_quiz2_and_quiz7_say_the_query_is_korean(armed):
+    """One Korean query, ranked by the grading model: the targets are set where it does not reach them."""
+    query = ["달리는 강아지"]
+    scores = reference.cosine(grading._embed_texts(query, "test"), armed.dogs)[0]
+    grading._STATE["targets"]["quiz2"] = [armed.dog_names[i] for i in np.argsort(scores)[:3]]
+    fails(grading.check_quiz2, query, match="검색어가 한국어입니다.*The query is in Korean")
+    texts = ["영국 국기", "a red car", "a tree", "a guitar", "a cup of tea"]
+    top1 = np.argmax(reference.cosine(grading._embed_texts(texts, "t"), armed.gallery), axis=1)
+    grading._STATE["targets"]["quiz7"] = [armed.gallery_names[(int(i) + 1) % 200] for i in top1]
+    fails(grading.check_quiz7, texts, 1, match="The query is in Korean")
+    fails(grading.check_quiz7, texts, 2, match="Name in English what only picture 2 shows")
+
+
+def test_visible_quiz3_to_5_say_what_to_fix():
+    message = visible_hint("quiz_search", "quiz3_test", images=[], image_filenames=[], Image=None)
+    assert "raise NotImplementedError()를 지우고" in message and "open all 200 files" in message
+    assert "os.path.join(gallery_dir, name)" in message
+    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=[torch.ones(1, 512)] * 200)
+    assert "(지금 list)" in message and "join a list with torch.cat" in message
+    right = 5 * torch.randn(200, 512, generator=torch.Generator().manual_seed(0))
+    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=F.normalize(right, dim=1))
+    assert "정규화하지 말고" in message and "do not normalise" in message
+    assert "drop the .T" in visible_hint("quiz_search", "quiz4_test", image_embeddings=right.T)
+    passes_visible("quiz_search", "quiz4_test", image_embeddings=right)
+    assert "image_embeddings is not defined yet" in visible_hint("quiz_search", "quiz4_test")
+    given = ["a cup of coffee"]
+    message = visible_hint("quiz_search", "quiz5_test", text=["커피 한 잔"], text_embedding=right[:1])
+    assert "text를 바꾸지 마세요" in message and "Do not change text" in message
+    message = visible_hint("quiz_search", "quiz5_test", text=given, text_embedding=right[0])
+    assert "squeeze()" in message and "keep the first dimension" in message
+    message = visible_hint("quiz_search", "quiz5_test", text=given, text_embedding=F.normalize(right[:1], dim=1))
+    assert "정규화하지 말고" in message and "do not normalise" in message
+    passes_visible("quiz_search", "quiz5_test", text=given, text_embedding=right[:1])
+
+
+def test_hidden_quiz4_and_5_name_normalising_order_and_shape(armed):
+    paths = gallery_paths(armed)
+    right = torch.tensor(armed.gallery)
+    fails(grading.check_quiz4, F.normalize(right, dim=1), paths, match="정규화되어 있습니다.*is normalised to length 1")
+    fails(grading.check_quiz4, right, paths[1:] + paths[:1], match="not in the order of image_filenames")
+    fails(grading.check_quiz4, right.T, paths, match=r"Rows and columns are swapped: drop the \.T")
+    fails(grading.check_quiz4, right[:1], paths, match=r"Embed all 200 images \(at once, or in parts joined by torch\.cat\)")
+    fails(grading.check_quiz4, torch.stack(list(right.split(50))), paths, match="join parts with torch.cat, not torch.stack")
+    fails(grading.check_quiz4, right.unsqueeze(1), paths, match="torch.cat, not torch.stack")
+    fails(grading.check_quiz4, [right[i:i + 1] for i in range(200)], paths, match=r"torch\.cat")
+    fails(grading.check_quiz4, torch.randn(200, 512, generator=torch.Generator().manual_seed(1)), paths,
+          match="store what model.get_image_features returns")
+    fails(grading.check_quiz5, F.normalize(torch.tensor(armed.quiz5), dim=1), match="is normalised to length 1")
+    fails(grading.check_quiz5, torch.tensor(armed.quiz5[0]), match=r"keep it, do not take \[0\] or squeeze")
+    fails(grading.check_quiz5, torch.tensor(armed.gallery[:1]), match="keep text as given")
+
+
+def _small_example_answers():
+    def right(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[F.cosine_similarity(text_embedding, image_embeddings).argmax().item()]
+
+    def argmin(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[F.cosine_similarity(text_embedding, image_embeddings).argmin().item()]
+
+    def tensor_index(text_embedding, image_embeddings, image_filenames):
+        return F.cosine_similarity(text_embedding, image_embeddings).argmax()
+
+    def printed(text_embedding, image_embeddings, image_filenames):
+        print(right(text_embedding, image_embeddings, image_filenames))
+
+    def as_list(text_embedding, image_embeddings, image_filenames):
+        return [right(text_embedding, image_embeddings, image_filenames)]
+
+    def stub(text_embedding, image_embeddings, image_filenames):
+        raise NotImplementedError()
+
+    def off_by_one(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[(F.cosine_similarity(text_embedding, image_embeddings).argmax().item() + 1)
+                               % len(image_filenames)]
+
+    def dot_product(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[(text_embedding @ image_embeddings.T).argmax().item()]
+
+    return locals()
+
+
+def test_visible_quiz6_names_the_mistake():
+    f = _small_example_answers()
+    hint = {name: visible_hint("quiz_search", "quiz6_test", gallery_dir="/g", top1_filename=f[name])
+            for name in ("argmin", "tensor_index", "printed", "as_list", "stub", "dot_product")}
+    assert "argmin이 아니라 argmax" in hint["argmin"] and "use argmax, not argmin" in hint["argmin"]
+    assert "인덱스" in hint["tensor_index"] and "returned an index, tensor(2)" in hint["tensor_index"]
+    assert "print가 아니라 return" in hint["printed"] and "(None)" in hint["printed"]
+    assert "returned a list" in hint["as_list"] and "one file path" in hint["as_list"]
+    assert "NotImplementedError()를" in hint["stub"] and "write your code" in hint["stub"]
+    assert "not the dot product" in hint["dot_product"] and "argmin" not in hint["dot_product"]
+    with pytest.raises(AssertionError) as info:  # an error inside the function: named, with the inputs, chained
+        passes_visible("quiz_search", "quiz6_test", gallery_dir="/g", top1_filename=lambda t, e, n: n[(t @ e).argmax()])
+    message = " ".join(str(info.value).split())
+    assert "RuntimeError를 냈습니다" in message and "Inputs: text_embedding (1, 2), image_embeddings (3, 2)" in message
+    assert isinstance(info.value.__cause__, RuntimeError)
+    passes_visible("quiz_search", "quiz6_test", gallery_dir="/g", top1_filename=f["right"])
+
+
+def test_hidden_quiz6_names_the_mistake(armed):
+    f = _small_example_answers()
+    fails(grading.check_quiz6, f["argmin"], match="smallest cosine similarity: use argmax, not argmin")
+    fails(grading.check_quiz6, f["tensor_index"], match=r"returned an index \(Tensor: tensor\(\d+\)\).*\.item\(\)")
+    fails(grading.check_quiz6, lambda *a: np.array(3), match=r"returned an index \(ndarray")  # as the class grader decodes it
+    fails(grading.check_quiz6, f["printed"], match=r"returned nothing \(None\): return the file name with return, not print")
+    fails(grading.check_quiz6, f["as_list"], match=r"returned a list .*not a list")
+    fails(grading.check_quiz6, f["stub"], match=r"raise NotImplementedError\(\)를 지우고.*delete raise NotImplementedError")
+    fails(grading.check_quiz6, f["off_by_one"], match="next to the Top-1: do not add or subtract 1")
+    fails(grading.check_quiz6, lambda t, e, n: n[(t @ e).argmax().item()],
+          match=r"raised RuntimeError: .*\(inputs: text_embedding \(1, 512\), image_embeddings \(200, 512\)")
+    fails(grading.check_quiz6, lambda t, e, n: n[F.cosine_similarity(t, e).unsqueeze(0).topk(1, dim=0).indices[0, 0]],
+          match=r"first entry \(index 0\): take argmax \(or topk\) along the dimension")
+
+
+def test_hidden_quiz3_says_how_many_it_got(armed):
+    paths = gallery_paths(armed)
+    fails(grading.check_quiz3, [], [], match=r"\(지금 항목 0개\).*list of 200 paths \(now 0 items\)")
+    fails(grading.check_quiz3, [], paths[:1], match=r"\(now 1 item\)")
+    fails(grading.check_quiz3, [], paths, match=r"list of 200 PIL images \(now 0 items\)")
