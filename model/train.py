@@ -196,14 +196,25 @@ def train_student(cfg, data, args, log):
     img_target = torch.from_numpy(data["image_targets"])      # (N, 512) unit
     txt_target = torch.from_numpy(data["text_targets"])       # (T, 512) unit
     extra_idx = data["extra_idx"]            # indices of texts for text-only distillation
+    # the teacher's backbone features (1280-d, before its 512-d head), centred: far richer than the head's
+    # output, which a linear map trained on 2,751 captions squeezed; a linear probe on the student's pooled
+    # state must predict them (the probe is dropped when the model is saved)
+    feat = data.get("feature_targets")
+    if feat is not None and args.w_feat > 0:
+        feat = torch.from_numpy(np.asarray(feat, np.float32))
+        feat = feat - feat.mean(0)
+        probe = torch.nn.Linear(cfg.vision_config.hidden_size, feat.shape[1])
+    else:
+        feat, probe = None, None
     all_texts = data["texts"]
     # each epoch draws every picture once, and the clip-art drawings (the course's own style) several times
     pool = data.get("pool", np.arange(len(px)))
     n, bs, ebs = len(pool), args.batch, args.text_batch
     steps_per_epoch = max(1, n // bs)
     total = args.epochs * steps_per_epoch
-    decay = [p for nm, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in nm]
-    no_decay = [p for nm, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in nm)]
+    named = list(model.named_parameters()) + (list(probe.named_parameters()) if probe is not None else [])
+    decay = [p for nm, p in named if p.ndim >= 2 and "embedding" not in nm]
+    no_decay = [p for nm, p in named if not (p.ndim >= 2 and "embedding" not in nm)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
                             lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.06,
@@ -222,7 +233,8 @@ def train_student(cfg, data, args, log):
             e_idx = extra_idx[rng.integers(len(extra_idx), size=ebs)]
             ids, mask = tokenize(tok, texts + [all_texts[j] for j in e_idx])
             x = augment(to_pixels(px[idx]), gen)
-            img = F.normalize(model.get_image_features(pixel_values=x), dim=-1)
+            pooled = model.vision_model(pixel_values=x).pooler_output
+            img = F.normalize(model.visual_projection(pooled), dim=-1)
             txt_all = F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1)
             txt, txt_extra = txt_all[:len(idx)], txt_all[len(idx):]
             l_clip = clip_loss(img, txt, model.logit_scale)
@@ -235,6 +247,9 @@ def train_student(cfg, data, args, log):
             l_nce = clip_loss(img, img_target[idx], NCE_LOGIT_SCALE)
             loss = (l_clip + args.w_img * l_img + args.w_txt * (l_txt + l_extra) + args.w_cross * l_cross
                     + args.w_nce * l_nce)
+            if probe is not None:
+                l_feat = (1 - F.cosine_similarity(probe(pooled), feat[idx], dim=-1)).mean()
+                loss = loss + args.w_feat * l_feat
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -244,8 +259,10 @@ def train_student(cfg, data, args, log):
                 model.logit_scale.clamp_(0, math.log(100))
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", clip=f"{l_clip.item():.2f}", img=f"{l_img.item():.3f}",
-                            txt=f"{l_extra.item():.3f}", T=f"{1 / model.logit_scale.exp().item():.3f}")
-        history.append(dict(epoch=ep + 1, loss=loss.item(), clip=l_clip.item(), img=l_img.item(), txt=l_extra.item()))
+                            txt=f"{l_extra.item():.3f}", T=f"{1 / model.logit_scale.exp().item():.3f}",
+                            **({"feat": f"{l_feat.item():.3f}"} if probe is not None else {}))
+        history.append(dict(epoch=ep + 1, loss=loss.item(), clip=l_clip.item(), img=l_img.item(), txt=l_extra.item(),
+                            **({"feat": l_feat.item()} if probe is not None else {})))
         if data.get("val") is not None and ((ep + 1) % args.eval_every == 0 or ep + 1 == args.epochs):
             model.eval()
             vpx, vtexts = data["val"]
@@ -352,7 +369,7 @@ def build_data(args, log):
     pixels = np.concatenate([arrays["student"][train_i], resize_uint8(icon_px, args.size)])
     data = dict(tokenizer=tok, pixels=pixels, captions=[captions[i] for i in train_i] + icon_caps,
                 caption_targets=[cap_idx[i] for i in train_i] + icon_idx, image_targets=img_t, text_targets=txt_t,
-                extra_idx=extra_idx, texts=texts,
+                extra_idx=extra_idx, texts=texts, feature_targets=t_feats if args.teacher == "frozen" else None,
                 val=(arrays["student"][val_i], [captions[i][0] for i in val_i]),
                 pool=np.concatenate([np.tile(np.arange(len(train_i)), args.clipart_repeat),
                                      len(train_i) + np.arange(len(icon_px))]))
@@ -444,6 +461,7 @@ def synthetic_data(args):
     return dict(tokenizer=CLIPTokenizerFast.from_pretrained(args.tokenizer), pixels=np.stack(px), captions=caps,
                 caption_targets=[[pos[c] for c in cs] for cs in caps], image_targets=img_t, text_targets=tgt,
                 extra_idx=np.array([pos["a cat"], pos["a dog"]]), texts=texts,
+                feature_targets=rng.standard_normal((len(px), 32)).astype(np.float32),
                 val=(np.stack(px[:8]), [c[0] for c in caps[:8]]))
 
 
@@ -467,6 +485,9 @@ def parse_args(argv=None):
     ap.add_argument("--w-txt", type=float, default=4.0)
     ap.add_argument("--w-cross", type=float, default=1.0)
     ap.add_argument("--w-nce", type=float, default=1.0)
+    ap.add_argument("--w-feat", type=float, default=0.0,
+                    help="weight of a linear probe on the student's pooled image state that predicts the frozen teacher's "
+                         "1280-d features (0: off; 2 was tried and did not help, model card, Targets)")
     ap.add_argument("--teacher", choices=("finetuned", "frozen"), default="frozen",
                     help="frozen: a head on frozen 224 px features (the shipped model's); finetuned: the drawing "
                          "teacher of version 3 (worse on validation; model card, Targets)")

@@ -149,6 +149,24 @@ def test_training_loop_smoke(tmp_path):
     assert torch.nn.functional.cosine_similarity(c, d).item() > 0.999
 
 
+def test_feature_probe_learns_and_is_not_saved(tmp_path):
+    """--w-feat (a recorded trial, model card): the probe onto the teacher's features learns, and the saved
+    checkpoint is a plain CLIPModel with no extra weights."""
+    sys.path.insert(0, str(REPO_ROOT / "model"))
+    import train
+    out = tmp_path / "probe-clip"
+    small = ["--smoke", "--quiet", "--out", str(out), "--epochs", "8", "--batch", "8", "--text-batch", "2",
+             "--text-layers", "1", "--vision-layers", "1", "--text-width", "32", "--vision-width", "32",
+             "--threads", "1"]
+    _, info = train.main(small + ["--w-feat", "2"])
+    feat = [h["feat"] for h in info["history"]]
+    assert feat[-1] < feat[0], feat
+    _, plain = train.main(small)
+    assert "feat" not in plain["history"][-1]
+    reloaded = CLIPModel.from_pretrained(out)
+    assert sum(p.numel() for p in reloaded.parameters()) == info["params"] == plain["params"]
+
+
 def test_frozen_feature_teacher_learns_and_keeps_its_best_epoch(tmp_path):
     """model/frozen_teacher.py (train.py --teacher frozen): a CLIP head on fixed picture features.
     Synthetic: each picture's features are a hidden linear map of its caption's text feature plus
