@@ -125,10 +125,15 @@ def read_notebook(path):
         return None, f"{label} could not be read ({error.strerror})"
     if not raw.strip():
         return None, f"{label} is empty"
+    if raw[:4] == b"PK\x03\x04":
+        return None, f"{label} is a zip archive, not a notebook: ask the student for the .ipynb file inside it"
+    # Jupyter writes UTF-8; some Windows editors save a notebook again as UTF-16 with a byte-order mark
+    codec = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = json.loads(raw.decode(codec))
     except UnicodeDecodeError:
-        return None, f"{label} is not text (not a notebook)"
+        return None, (f"{label} is not text (not a notebook): ask the student to submit the .ipynb file "
+                      "as Jupyter saved it")
     except json.JSONDecodeError as error:
         return None, f"{label} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})"
     except RecursionError:

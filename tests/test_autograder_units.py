@@ -21,7 +21,9 @@ def course(tmp_path):
     (b"", "is empty"),
     (b"   \n", "is empty"),
     (b'{"cells": [', "not valid JSON (line 1, column 12"),
-    (b"\xff\xfe\x00garbage", "not text"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not text (not a notebook): ask the student to submit the .ipynb"),
+    (b"\xff\xfe\x00garbage", "not valid JSON"),  # UTF-16 by its byte-order mark, but not JSON
+    (b"PK\x03\x04\x14\x00\x00\x00", "is a zip archive, not a notebook: ask the student for the .ipynb file inside"),
     (b"[1, 2, 3]", "not a Jupyter notebook"),
     (b'{"cells": "no", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "not a notebook nbformat can read"),
 ])
@@ -30,6 +32,15 @@ def test_unreadable_files_get_a_reason(tmp_path, content, says):
     path.write_bytes(content)
     nb, problem = collect.read_notebook(path)
     assert nb is None and says in problem and "alice.ipynb" in problem
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_a_notebook_saved_again_as_utf16_or_with_a_bom_is_read(tmp_path, codec):
+    text = nbformat.writes(tiny_notebook())
+    raw = text.encode(codec) if codec != "utf-16-be" else b"\xfe\xff" + text.encode(codec)
+    (tmp_path / "alice.ipynb").write_bytes(raw)
+    nb, problem = collect.read_notebook(tmp_path / "alice.ipynb")
+    assert problem == "" and [c.source for c in nb.cells] == [c.source for c in tiny_notebook().cells]
 
 
 def test_student_ids_are_safe_unique_folder_names():
