@@ -278,6 +278,10 @@ def _run_all(todo, env, log):
         for proc in list(running.values()):
             _kill(proc)
         pool.shutdown(wait=True, cancel_futures=True)
+        for f in futures:  # a job that finished while Ctrl-C was handled is not saved (the next run grades it)
+            if f.done() and not f.cancelled() and f.exception() is None and f.result()[1] \
+                    and not os.environ.get("AUTOGRADER_KEEP_JOBS"):
+                shutil.rmtree(f.result()[1], ignore_errors=True)
         log(f"interrupted: {count} of {total} graded and saved; run the same command again to grade the rest")
         raise SystemExit(130)
     pool.shutdown(wait=True)
