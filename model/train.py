@@ -154,6 +154,21 @@ def augment(x, gen):
     return F.grid_sample(x - white, grid, align_corners=False, padding_mode="zeros") + white
 
 
+def pooled_image_state(model, x, keep=1.0, gen=None):
+    """The vision tower's pooled state, as ``model.vision_model(x).pooler_output``; with keep < 1 each picture
+    keeps only a random share of its patches (patch dropout, as in FLIP): fewer tokens make a step cheaper,
+    so more steps fit in the same time, and the dropped patches act as one more augmentation."""
+    vm = model.vision_model
+    h = vm.embeddings(x)                                        # (B, 1 + P, D): class token first
+    if keep < 1:
+        b, t, d = h.shape
+        k = max(1, round((t - 1) * keep))
+        kept = torch.rand(b, t - 1, generator=gen).argsort(1)[:, :k] + 1
+        h = torch.cat([h[:, :1], h.gather(1, kept.unsqueeze(-1).expand(-1, -1, d))], 1)
+    h = vm.encoder(inputs_embeds=vm.pre_layrnorm(h)).last_hidden_state
+    return vm.post_layernorm(h[:, 0])
+
+
 def tokenize(tok, texts, max_len=32):
     enc = tok(texts, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
     return enc["input_ids"], enc["attention_mask"]
@@ -183,6 +198,13 @@ def recall_at(text_emb, image_emb, ks=(1, 5, 10)):
     return {f"R@{k}": float((rank < k).float().mean()) for k in ks}
 
 
+def view_rows(items, n_views, n_drawings, rng):
+    """Rows of the training pictures for a batch of items: drawing i (< n_drawings) is one of its views, rows
+    i * n_views ... i * n_views + n_views - 1, drawn at random; every later item (an icon) has one row."""
+    return np.where(items < n_drawings, items * n_views + rng.integers(n_views, size=len(items)),
+                    items + n_drawings * (n_views - 1))
+
+
 def train_student(cfg, data, args, log):
     """data: dict with train pixels, caption lists, teacher targets, extra texts and their targets."""
     from transformers import CLIPModel
@@ -209,6 +231,9 @@ def train_student(cfg, data, args, log):
     all_texts = data["texts"]
     # each epoch draws every picture once, and the clip-art drawings (the course's own style) several times
     pool = data.get("pool", np.arange(len(px)))
+    # with views: item i < n_drawings stands for the rows i * views ... i * views + views - 1 (one drawn at
+    # random each time); every other item (an icon) is one row
+    n_views, n_draw = data.get("views", 1), data.get("n_drawings", 0)
     n, bs, ebs = len(pool), args.batch, args.text_batch
     steps_per_epoch = max(1, n // bs)
     total = args.epochs * steps_per_epoch
@@ -227,13 +252,19 @@ def train_student(cfg, data, args, log):
         perm = pool[rng.permutation(n)]
         for s in range(steps_per_epoch):
             idx = np.sort(perm[s * bs:(s + 1) * bs])
+            if n_views > 1:
+                idx = view_rows(idx, n_views, n_draw, rng)
             choice = [rng.integers(len(caps[i])) for i in idx]
             texts = [caps[i][c] for i, c in zip(idx, choice)]
             t_tgt = txt_target[[cap_target[i][c] for i, c in zip(idx, choice)]]
             e_idx = extra_idx[rng.integers(len(extra_idx), size=ebs)]
             ids, mask = tokenize(tok, texts + [all_texts[j] for j in e_idx])
             x = augment(to_pixels(px[idx]), gen)
-            pooled = model.vision_model(pixel_values=x).pooler_output
+            if n_views > 1:   # a view is already augmented, and its target is the teacher's view of it
+                x = torch.where(torch.from_numpy(idx < n_draw * n_views).view(-1, 1, 1, 1), to_pixels(px[idx]), x)
+            # the last args.full_epochs epochs see every patch, so the saved model is tuned for the real input
+            keep = args.patch_keep if ep < args.epochs - args.full_epochs else 1.0
+            pooled = pooled_image_state(model, x, keep, gen)
             img = F.normalize(model.visual_projection(pooled), dim=-1)
             txt_all = F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1)
             txt, txt_extra = txt_all[:len(idx)], txt_all[len(idx):]
@@ -342,10 +373,17 @@ def build_data(args, log):
         oc = ft.pooled_features(net, arrays["teacher_crops"][:len(recs)], CACHE / "pooled-openclipart.npy")
         icon_f = ft.pooled_features(net, icon_px, CACHE / "pooled-icons.npy")
         log(f"teacher's frozen features of {len(recs) + len(icon_px)} pictures ({time.time() - t2:.0f}s)")
-        t_feats = np.concatenate([oc[train_i], icon_f])
         tmodel, t_hist = cached_teacher(cached, ft.FrozenTeacher(), lambda: ft.train(
             oc[train_i], [cap_idx[i] for i in train_i], text_feat, (oc[val_i], [cap_idx[i][0] for i in val_i]),
             args.teacher_epochs, args.seed, clip_loss, recall_at, log))
+        if args.views > 1:
+            import views
+            t3 = time.time()
+            view_px, view_f = views.build(net, arrays["teacher_crops"][train_i], args.views, args.seed, args.size, CACHE)
+            log(f"{args.views} views of each of {len(train_i)} drawings with the teacher's features ({time.time() - t3:.0f}s)")
+            t_feats = np.concatenate([view_f, icon_f])
+        else:
+            t_feats = np.concatenate([oc[train_i], icon_f])
         img_t = ft.embed_features(tmodel, t_feats).numpy()
     else:
         oc_prefix = dt.prefix_features(net, arrays["teacher_crops"][:len(recs)], CACHE / "prefix-openclipart.npy")
@@ -366,9 +404,13 @@ def build_data(args, log):
     tok = CLIPTokenizerFast.from_pretrained(args.tokenizer)
     train_set = set(train_caps)
     extra_idx = np.array([pos[t] for t in extra if t not in train_set] or [0])
-    pixels = np.concatenate([arrays["student"][train_i], resize_uint8(icon_px, args.size)])
-    data = dict(tokenizer=tok, pixels=pixels, captions=[captions[i] for i in train_i] + icon_caps,
-                caption_targets=[cap_idx[i] for i in train_i] + icon_idx, image_targets=img_t, text_targets=txt_t,
+    nv = args.views if args.views > 1 and args.teacher == "frozen" else 1
+    draw_i = np.repeat(train_i, nv)          # one row per view of each drawing
+    clip_px = view_px if nv > 1 else arrays["student"][train_i]
+    pixels = np.concatenate([clip_px, resize_uint8(icon_px, args.size)])
+    data = dict(tokenizer=tok, pixels=pixels, captions=[captions[i] for i in draw_i] + icon_caps, views=nv,
+                n_drawings=len(train_i),
+                caption_targets=[cap_idx[i] for i in draw_i] + icon_idx, image_targets=img_t, text_targets=txt_t,
                 extra_idx=extra_idx, texts=texts, feature_targets=t_feats if args.teacher == "frozen" else None,
                 val=(arrays["student"][val_i], [captions[i][0] for i in val_i]),
                 pool=np.concatenate([np.tile(np.arange(len(train_i)), args.clipart_repeat),
@@ -488,6 +530,13 @@ def parse_args(argv=None):
     ap.add_argument("--w-feat", type=float, default=0.0,
                     help="weight of a linear probe on the student's pooled image state that predicts the frozen teacher's "
                          "1280-d features (0: off; 2 was tried and did not help, model card, Targets)")
+    ap.add_argument("--views", type=int, default=1,
+                    help="frozen teacher: random views of each clip-art drawing, each with the teacher's own target "
+                         "(model/views.py; 1: the drawing as it is, augmented against its unaugmented target)")
+    ap.add_argument("--patch-keep", type=float, default=1.0,
+                    help="share of image patches each training picture keeps (patch dropout; 1: all)")
+    ap.add_argument("--full-epochs", type=int, default=0,
+                    help="with --patch-keep < 1: the last epochs train on every patch")
     ap.add_argument("--teacher", choices=("finetuned", "frozen"), default="frozen",
                     help="frozen: a head on frozen 224 px features (the shipped model's); finetuned: the drawing "
                          "teacher of version 3 (worse on validation; model card, Targets)")

@@ -167,6 +167,73 @@ def test_feature_probe_learns_and_is_not_saved(tmp_path):
     assert sum(p.numel() for p in reloaded.parameters()) == info["params"] == plain["params"]
 
 
+def test_patch_dropout_keeps_the_class_token_and_trains(tmp_path):
+    """--patch-keep (model card, Targets): with every patch kept the pooled state is the model's own;
+    with half kept it differs, the class token still pools, and a run with a last full epoch trains and
+    saves a plain CLIPModel."""
+    sys.path.insert(0, str(REPO_ROOT / "model"))
+    import train
+    torch.manual_seed(0)
+    model = CLIPModel(train.student_config(64, 32, 1, 32, 2, 16)).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        full = train.pooled_image_state(model, x)
+        half = train.pooled_image_state(model, x, 0.5, torch.Generator().manual_seed(0))
+    assert torch.allclose(full, model.vision_model(pixel_values=x).pooler_output, atol=1e-6)
+    assert full.shape == half.shape and not torch.allclose(full, half, atol=1e-3)
+    out = tmp_path / "dropout-clip"
+    _, info = train.main(["--smoke", "--quiet", "--out", str(out), "--epochs", "8", "--batch", "8",
+                          "--text-batch", "2", "--text-layers", "1", "--vision-layers", "1", "--text-width", "32",
+                          "--vision-width", "32", "--threads", "1", "--patch-keep", "0.5", "--full-epochs", "1"])
+    losses = [h["loss"] for h in info["history"]]
+    assert losses[-1] < losses[0], losses
+    assert sum(p.numel() for p in CLIPModel.from_pretrained(out).parameters()) == info["params"]
+
+
+def test_views_move_with_the_picture_and_map_to_their_drawing(tmp_path):
+    """--views (model/views.py): each drawing gets random views whose teacher features are the features
+    of that very view (rows i * n_views ... belong to drawing i), white stays white, the views are
+    reproducible and cached; the training loop draws view rows of drawings and the one row of an icon."""
+    sys.path.insert(0, str(REPO_ROOT / "model"))
+    import numpy as np
+    import train
+    import views
+    white = np.full((2, 32, 32, 3), 255, np.uint8)
+    assert (views.random_views(white, 0) == 255).all()
+    pic = np.full((4, 32, 32, 3), 255, np.uint8)
+    pic[:, 8:24, 4:16] = 0                                   # a black block left of centre
+    a, b = views.random_views(pic, 0), views.random_views(pic, 0)
+    assert (a == b).all() and not (a == views.random_views(pic, 1)).all()
+    assert len({v.tobytes() for v in a}) == 4                # each picture of a batch gets its own view
+    assert any(v[:, 16:].mean() < v[:, :16].mean() for v in views.random_views(np.repeat(pic, 8, 0), 3))  # flipped
+
+    class MeanColour:   # a stand-in teacher: its "features" are the picture's mean colour, repeated
+        calls = 0
+
+        def eval(self):
+            return self
+
+        def extract_features(self, x):
+            MeanColour.calls += 1
+            return x.mean((2, 3)).repeat(1, 1280 // 3 + 1)[:, :1280, None, None]
+
+    colours = np.array([[255, 0, 0], [0, 0, 255], [0, 255, 0]], np.uint8)
+    crops = np.full((3, 48, 48, 3), 255, np.uint8)
+    crops[:, 12:36, 12:36] = colours[:, None, None]
+    px, feats = views.build(MeanColour(), crops, 4, 0, 16, tmp_path, batch=5)
+    assert px.shape == (12, 16, 16, 3) and feats.shape == (12, 1280)
+    for row in range(12):    # the row's student picture and teacher features show drawing row // 4's colour
+        channel = [0, 2, 1][row // 4]
+        assert px[row].reshape(-1, 3).astype(float).mean(0).argmax() == channel
+        assert feats[row, :3].astype(float).argmax() == channel
+    calls = MeanColour.calls
+    px2, feats2 = views.build(MeanColour(), crops, 4, 0, 16, tmp_path, batch=5)
+    assert MeanColour.calls == calls and (px2 == px).all() and (feats2 == feats).all()   # from the cache
+
+    rows = train.view_rows(np.array([0, 2, 3, 4]), 4, 3, np.random.default_rng(0))
+    assert 0 <= rows[0] < 4 and 8 <= rows[1] < 12 and list(rows[2:]) == [12, 13]
+
+
 def test_frozen_feature_teacher_learns_and_keeps_its_best_epoch(tmp_path):
     """model/frozen_teacher.py (train.py --teacher frozen): a CLIP head on fixed picture features.
     Synthetic: each picture's features are a hidden linear map of its caption's text feature plus
