@@ -231,13 +231,18 @@ class SafeExecute(Execute):
             self._write_events()
 
     def _load_trusted(self, resources):
+        """The trusted verdict for this notebook's source (None when no test is decided outside the kernel); sets
+        ``_answers``, the source's {variable: answer cell}, for messages about variables never defined."""
+        self._answers = {}
         name = resources.get("unique_key") or resources.get("metadata", {}).get("name")
         path = os.path.join(self.source_dir, f"{name}.ipynb") if self.source_dir and name else ""
         if not os.path.isfile(path):
             return None
         import nbformat
 
-        trusted = verdict.Trusted(nbformat.read(path, as_version=4), self.data_dirs, self.images)
+        source = nbformat.read(path, as_version=4)
+        self._answers = verdict.answer_cells(source)
+        trusted = verdict.Trusted(source, self.data_dirs, self.images)
         trusted.start()
         return trusted if trusted.needed else None
 
@@ -294,6 +299,8 @@ class SafeExecute(Execute):
             self._kill()
             return cell, self.resources
         cell.source = full
+        if is_test_cell(cell):
+            self._explain_name_errors(cell)
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if trusted and not any(o.ename in ("CellTimeoutError", "MemoryError") for o in errors):
             self._decide(cell, index, trusted)
@@ -310,6 +317,21 @@ class SafeExecute(Execute):
         elif self.guard and instructor:
             self._run_guard(cell, index, "after")
         return cell, self.resources
+
+    def _explain_name_errors(self, cell):
+        """A test cell that stopped at ``NameError: name 'x' is not defined``: the message says which quiz and
+        answer cell, that the answer variable was never defined and what to do (verdict.missing_message). The
+        error stays an error, so the score is the same 0; a test decided in the kernel lists the name."""
+        gid = _nbgrader(cell).get("grade_id")
+        for out in cell.outputs:
+            name = verdict.name_error(out.get("evalue", "")) if out.output_type == "error" \
+                and out.get("ename") == "NameError" else None
+            if not name:
+                continue
+            out.evalue = f"{verdict.missing_message([name], gid, self._answers)}\n({out.evalue})"
+            event = self._events["verdicts"].get(gid)
+            if event is not None and event.get("how") == "kernel":
+                event.setdefault("missing", []).append({"name": name, "cell": self._answers.get(name)})
 
     # -- output cap ----------------------------------------------------------------------------
     def _cut(self, cell_index):
@@ -408,9 +430,13 @@ class SafeExecute(Execute):
             values = self._kernel_value(f"__import__('_autograder_values').dump({names!r})",
                                         ", ".join(names) or "the values") if names else {}
             passed, reason = self._trusted.decide(gid, values, self._call_in_kernel)
+            missing = self._trusted.missing(gid, values)
         except verdict.Malformed as error:
-            passed, reason = False, str(error)
+            passed, reason, missing = False, str(error), []
         self._events["verdicts"][gid] = {"how": "grader", "passed": passed, "reason": reason[:1000]}
+        if missing:
+            self._events["verdicts"][gid]["missing"] = [{"name": n, "cell": self._trusted.answers.get(n)}
+                                                        for n in missing]
         outputs = []
         for out in cell.outputs:
             if out.output_type == "error":  # the visible test: a hint, never the score

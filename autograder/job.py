@@ -24,7 +24,7 @@ from pathlib import Path
 sys.modules.setdefault("rfc3987_syntax", None)
 
 from . import feedback as fb  # noqa: E402
-from . import repair  # noqa: E402
+from . import repair, verdict  # noqa: E402
 from .collect import read_notebook  # noqa: E402
 from .course import job_memory_mb, load_config, write_json  # noqa: E402
 from .execute import is_instructor_cell, is_test_cell  # noqa: E402
@@ -370,9 +370,20 @@ def _status(result, events, error):
     if events.get("truncated"):
         result["notes"].append(f"long output was cut ({', '.join(events['truncated'])})")
     result["verdicts"] = events.get("verdicts", {})
+    result["notes"] += _missing_notes(result["verdicts"])
     if events.get("threads"):
         result["flags"].append(f"{events['threads']} background thread(s) still running during the tests")
     result["reason"] = "; ".join(reasons)
+
+
+def _missing_notes(verdicts):
+    """One note per answer variable the notebook never defined, naming the tests that read it (verdict.py)."""
+    readers, cells = {}, {}
+    for gid, found in verdicts.items():
+        for item in found.get("missing", []) if isinstance(found, dict) else []:
+            readers.setdefault(item["name"], []).append(gid)
+            cells.setdefault(item["name"], item.get("cell"))
+    return [verdict.missing_note(name, gids, cells[name]) for name, gids in readers.items()]
 
 
 def _read_json(path):

@@ -33,6 +33,8 @@ import json
 import math
 import os
 import pathlib
+import re
+import textwrap
 import threading
 import types
 
@@ -156,6 +158,103 @@ def _resolve(target):
         except ImportError:
             return getattr(importlib.import_module(module), attribute)
     return importlib.import_module(module)
+
+
+# ---- a variable the notebook never defined ------------------------------------------------------------
+MESSAGE_WIDTH = 64  # as the course's own messages (clipcourse.grading): short lines, Korean first, then English
+_NAME_ERROR = re.compile(r"name '([A-Za-z_][A-Za-z0-9_]*)' is not defined")
+
+
+def _bound_names(tree):
+    """Names a cell binds at its top level (assignments, for/with targets, def, class, import), in order;
+    not the local names inside its functions or comprehensions."""
+    names = []
+
+    def visit(node):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.append(node.id)
+        elif isinstance(node, ast.alias):
+            names.append((node.asname or node.name).split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    visit(tree)
+    return names
+
+
+def answer_cells(nb):
+    """{variable: grade id of the first answer cell of the source notebook that defines it}."""
+    found = {}
+    for cell in nb.cells:
+        meta = _meta(cell)
+        if cell.cell_type != "code" or not meta.get("solution") or meta.get("grade"):
+            continue
+        tree = _parse(cell.source)
+        for name in _bound_names(tree) if tree else []:
+            found.setdefault(name, meta.get("grade_id"))
+    return found
+
+
+def quiz_label(grade_id):
+    """("퀴즈 1-a", "quiz 1-a") for quiz1a_test, ("퀴즈 7-3", "quiz 7-3") for quiz7_3_test; else the id twice."""
+    match = re.match(r"quiz(\d+)(?:([a-z])|_(\d+))?_", grade_id or "")
+    if not match:
+        return str(grade_id), str(grade_id)
+    number = match.group(1) + "".join(f"-{part}" for part in match.groups()[1:] if part)
+    return f"퀴즈 {number}", f"quiz {number}"
+
+
+def _wrapped(label, text):
+    return textwrap.wrap(f"[{label}] {text}", MESSAGE_WIDTH, break_on_hyphens=False, subsequent_indent="  ")
+
+
+def missing_message(names, grade_id, answers):
+    """What a student reads when the test cell ``grade_id`` reads variables ``names`` that the notebook never
+    defined: which quiz, which answer cell should have defined them, and what to do. ``answers``: answer_cells()."""
+    ko_label, en_label = quiz_label(grade_id)
+    listed = ", ".join(names)
+    cells = sorted({answers[n] for n in names if answers.get(n)})
+    if not cells:
+        ko = (f"이 테스트가 읽는 변수 {listed}이(가) 정의되지 않았습니다. 노트북을 처음부터 차례대로 "
+              "실행하세요 (Kernel → Restart & Run All). 이 테스트는 0점입니다.")
+        en = (f"The variable{'s' if len(names) > 1 else ''} {' and '.join(names)} this test reads "
+              f"{'were' if len(names) > 1 else 'was'} never defined: run the notebook from the top, in order "
+              "(Kernel → Restart & Run All). This test scores 0.")
+    else:
+        ko_where = ", ".join(f"{quiz_label(c)[0]}의 답 셀 {c!r}" if quiz_label(c)[0] != c else f"답 셀 {c!r}"
+                             for c in cells)
+        en_where = ", ".join(f"{quiz_label(c)[1]}'s answer cell {c!r}" if quiz_label(c)[1] != c else f"answer cell {c!r}"
+                             for c in cells)
+        ko = (f"답 변수 {listed}이(가) 정의되지 않아 채점할 것이 없습니다 ({ko_where}). 답 셀에 raise "
+              "NotImplementedError()가 남아 있거나, 셀이 오류로 멈추었거나, 셀을 지웠거나 변수 이름을 바꾼 "
+              f"경우입니다. 변수 이름 {listed}은(는) 주어진 그대로 두고, 답 셀을 실행해 끝까지 오류 없이 "
+              "도는지 확인하세요. 이 테스트는 0점입니다.")
+        en_listed = " and ".join(names)
+        en = (f"The answer variable {en_listed} was never defined" if len(names) == 1 else
+              f"The answer variables {en_listed} were never defined")
+        en += (f" ({en_where}), so there is nothing to grade: raise NotImplementedError() was left in the cell, it "
+               "stopped at an error, or it was deleted or the variable renamed. "
+               f"Keep the name{'s' if len(names) > 1 else ''} {en_listed} as given and run the answer "
+               f"cell{'s' if len(cells) > 1 else ''} to the end without errors. This test scores 0.")
+    return "\n".join(_wrapped(ko_label, ko) + _wrapped(en_label, en))
+
+
+def missing_note(name, grade_ids, cell):
+    """One line for the class's CSV (notes): tests that read ``name``, which the notebook never defined."""
+    where = f"answer cell {cell!r}" if cell else "no answer cell defines it"
+    return (f"{', '.join(grade_ids)}: 답 변수 {name}이(가) 정의되지 않았습니다 / the answer variable {name} was "
+            f"never defined ({where}; deleted, renamed, or its cell stopped before it): 0 points")
+
+
+def name_error(evalue):
+    """The variable of a NameError's message (``name 'x' is not defined``), or None."""
+    match = _NAME_ERROR.search(str(evalue))
+    return match.group(1) if match else None
 
 
 # ---- decoding what the kernel hands over --------------------------------------------------------------
@@ -373,6 +472,7 @@ class Trusted:
 
     def __init__(self, source_nb, data_dirs=(), images=None):
         self.names = aliases(source_nb)
+        self.answers = answer_cells(source_nb)
         self.plans = {}
         for cell in source_nb.cells:
             if _is_test(cell):
@@ -435,12 +535,27 @@ class Trusted:
         with Image.open(path) as im:
             return im.convert("RGB")
 
+    def missing(self, grade_id, raw_values):
+        """The variables the test cell ``grade_id`` reads that the notebook never defined, in the calls' order."""
+        if not isinstance(raw_values, dict):
+            return []
+        found = []
+        for _, _, args in self.plans.get(grade_id) or []:
+            for kind, v in args:
+                item = raw_values.get(v) if kind == "name" else None
+                if isinstance(item, dict) and item.get("t") == "missing" and v not in found:
+                    found.append(v)
+        return found
+
     def decide(self, grade_id, raw_values, call_kernel):
         """(passed, reason) for one test cell, from the kernel's raw values (see values.dump)."""
         self.ready()
         decoder = Decoder(self.known_image, call_kernel)
         if not isinstance(raw_values, dict):
             raise Malformed("the notebook's values came back in a form the grader does not read")
+        missing = self.missing(grade_id, raw_values)
+        if missing:
+            return False, missing_message(missing, grade_id, self.answers)
         for target, function, args in self.plans[grade_id]:
             values = []
             for kind, v in args:
@@ -448,9 +563,6 @@ class Trusted:
                     values.append(v)
                     continue
                 item = raw_values.get(v)
-                if isinstance(item, dict) and item.get("t") == "missing":
-                    return False, (f"{v}이(가) 정의되지 않았습니다: 그 값을 만드는 셀을 실행하세요 (NameError).\n"
-                                   f"{v} is not defined: run the cell that computes it (NameError).")
                 if isinstance(item, dict) and item.get("t") == "unreadable":
                     why = str(item.get("why"))[:200]
                     return False, f"{v}의 값을 읽을 수 없습니다: {why}\n{v} could not be read: {why}"

@@ -396,6 +396,11 @@ def cosine_cases(course_root, repo_root):
         Case("read-secrets", lambda s, b: insert(s, secrets_probe(course_root, a, (f"{repo_root}/source/{a}/{a}.ipynb",))),
              both, sandbox_only=True, output_has=("blocked", "notebooks here: none"), output_lacks=("READ ", "uid 0")),
         Case("leak-history", lambda s, b: insert(s, "print('\\n'.join(In))", after="quiz1b_test"), both),
+        # the answer variable renamed: still 0, but the row and the feedback say which variable and answer cell
+        Case("renamed-answer", lambda s, b: set_source(s, "quiz1b_answer", "cos_mat = F.cosine_similarity("
+                                                       "vec1.unsqueeze(1), vec2, dim=2)"), ("quiz1a",),
+             says=("quiz1b_test: 답 변수 cos_matrix이(가) 정의되지 않았습니다 / the answer variable cos_matrix was never "
+                   "defined (answer cell 'quiz1b_answer'",)),
     ]
 
 

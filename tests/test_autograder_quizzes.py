@@ -103,6 +103,19 @@ def test_one_csv_row_per_student_and_a_table_per_quiz(graded, assignment):
     assert f"{len(chosen)} submissions:" in table
 
 
+def test_feedback_names_the_answer_variable_a_notebook_never_defined(graded):
+    """quiz_cosine's renamed-answer case: the test cell's verdict says which quiz, variable and answer cell, and
+    what to do, Korean first, then English; no bare "name 'cos_matrix' is not defined"."""
+    course, runs = graded
+    page = course.feedback / "renamed-answer" / "quiz_cosine" / "quiz_cosine.html"
+    text = " ".join(feedback.html_text(page.read_text(encoding="utf-8")).split())
+    korean = text.find("[퀴즈 1-b] 답 변수 cos_matrix이(가) 정의되지 않아")
+    english = text.find("[quiz 1-b] The answer variable cos_matrix was never defined (quiz 1-b's answer cell 'quiz1b_answer')")
+    assert 0 <= korean < english, text[-3000:]
+    assert "변수 이름 cos_matrix은(는) 주어진 그대로 두고" in text and "Keep the name cos_matrix as given" in text
+    assert "name 'cos_matrix' is not defined" not in text
+
+
 def test_no_feedback_page_shows_a_hidden_test(graded):
     course, runs = graded
     pages = 0
