@@ -57,15 +57,20 @@ def encode(value, depth=0):
         return {"t": "none"}
     if kind in (bool, int, float):
         return _number(value)
-    if kind is str:
-        return {"t": "str", "v": value}
+    # The library types the course's checks take (clipcourse.grading: a numpy str from indexing an array of
+    # names, os.scandir's entries, np.matrix, a bfloat16 tensor) come over as the plain value they stand for.
+    if kind is str or module == "numpy" and kind.__name__ == "str_":
+        return {"t": "str", "v": str(value)}
     if module == "numpy" and kind.__name__ in _DTYPES or module == "numpy" and kind.__name__.startswith(("float", "int")):
         return _number(value.item())
-    if module.startswith("pathlib") and isinstance(value, os.PathLike):
+    if module.startswith("pathlib") and isinstance(value, os.PathLike) or kind is os.DirEntry:
         return {"t": "path", "v": os.fspath(value)}
     if module == "torch" and kind.__name__ in ("Tensor", "Parameter"):
-        return _array(value.detach().cpu().numpy(), "tensor")
-    if module == "numpy" and kind.__name__ == "ndarray":
+        tensor = value.detach().cpu()
+        if str(tensor.dtype) == "torch.bfloat16":  # numpy has no bfloat16
+            tensor = tensor.float()
+        return _array(tensor.numpy(), "tensor")
+    if module == "numpy" and kind.__name__ in ("ndarray", "matrix"):
         return _array(value, "ndarray")
     if kind in (list, tuple):
         if depth >= MAX_DEPTH or len(value) > MAX_ITEMS:

@@ -332,7 +332,12 @@ class Decoder:
         if len(raw) != count * np.dtype(dtype).itemsize:
             raise Malformed("an array's bytes do not match its shape")
         arr = np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-        return arr.astype(np.float64) if arr.dtype.kind == "f" else arr
+        arr = arr.astype(np.float64) if arr.dtype.kind == "f" else arr
+        if item.get("kind") == "tensor":  # the checks see the type the notebook holds (quizzes 4, 5 want a tensor)
+            import torch
+
+            return torch.from_numpy(arr)
+        return arr
 
     def _image(self, item):
         from PIL import Image

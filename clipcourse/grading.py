@@ -232,26 +232,60 @@ def _refs(quiz):
     return _STATE["refs"]
 
 
+#: The library types a check takes as a tensor, an array or a text: exact types, so no class a notebook defines
+#: (a subclass whose == or .numpy() lies) passes, but every type torch, numpy, pathlib and os themselves hand a
+#: student does (torch.nn.Parameter, np.matrix, np.str_ from indexing a numpy array of names, os.DirEntry from
+#: os.scandir). The visible tests accept these too (quiz parity: a visible pass is never a hidden type failure).
+#: Bound at import; this module is watched, so rebinding them after setup is reported as monkeypatching.
+_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+_ARRAY_TYPES = (np.ndarray, np.matrix)
+_STR_TYPES = (str, np.str_)
+_PATH_TYPES = (os.DirEntry,)
+
+
+def _is_path(f) -> bool:
+    """A file path as the checks take it: a str (or numpy str), a pathlib path, or os.scandir's DirEntry."""
+    return type(f) in _STR_TYPES or type(f) in _PATH_TYPES \
+        or isinstance(f, os.PathLike) and type(f).__module__.startswith("pathlib")
+
+
 def _leaf(x, quiz, what):
     if type(x) in (int, float) or isinstance(x, (np.floating, np.integer)) and type(x).__module__ == "numpy":
         return float(x)
-    if type(x) is torch.Tensor and x.dim() == 0:
+    if type(x) in _TENSOR_TYPES and x.dim() == 0 and not x.is_complex():
         return float(x.detach().cpu().item())
-    if type(x) in (torch.Tensor, np.ndarray):  # e.g. a list of (1,)-shaped results, one per row
+    if type(x) in _ARRAY_TYPES and x.ndim == 0 and x.dtype.kind in "biuf":  # np.asarray takes it as a number too
+        return float(x)
+    if type(x) in _TENSOR_TYPES + _ARRAY_TYPES and x.ndim > 0:  # e.g. a list of (1,)-shaped results, one per row
         shape = tuple(x.shape)
         _fail(quiz, f"{what}의 항목이 숫자가 아니라 모양 {shape}인 {type(x).__name__}입니다. 숫자 하나씩(.item()) 넣거나, "
                     "torch.cat으로 텐서 하나로 합치세요.",
               f"{what} holds {type(x).__name__}s of shape {shape}, not numbers: put in single numbers (.item()) "
               "or join them into one tensor with torch.cat.")
-    _fail(quiz, f"{what}의 값은 숫자여야 합니다 ({type(x).__name__}).", f"{what} must hold numbers, got {type(x).__name__}.")
+    _fail(quiz, f"{what}에는 숫자를 넣으세요: 따옴표 없이 0.123처럼 씁니다 (지금 {type(x).__name__}).",
+          f"{what} must hold numbers: write 0.123, without quotes (got {type(x).__name__}).")
 
 
-def _array(x, quiz, what):
-    """The student's value as a fresh float64 numpy array; exact types only (no subclasses that lie)."""
-    if type(x) is torch.Tensor:
+def _array(x, quiz, what, returned_by=None):
+    """The student's value as a fresh float64 numpy array; exact library types only (no subclasses that lie).
+
+    ``returned_by`` (quizzes 4 and 5: "get_image_features"): the answer is the tensor that model method returns,
+    as the statement and the visible test say; else (quiz 1) a tensor, a numpy array or a (nested) list or tuple
+    of numbers.
+    """
+    if returned_by and type(x) not in _TENSOR_TYPES:  # the visible test's words
+        got = type(x).__name__
+        _fail(quiz, f"{what}은(는) model.{returned_by}가 돌려준 torch.Tensor여야 합니다 (지금 {got}). "
+                    "리스트라면 torch.cat으로 합치고, .numpy()는 빼세요.",
+              f"{what} must be the torch.Tensor returned by model.{returned_by}, not {got}: join a list with "
+              "torch.cat, and drop .numpy().")
+    if type(x) in _TENSOR_TYPES and x.is_complex() or type(x) in _ARRAY_TYPES and x.dtype.kind not in "biuf":
+        _fail(quiz, f"{what}에는 숫자를 넣으세요: 따옴표 없이 0.123처럼 씁니다 (지금 {x.dtype}의 {type(x).__name__}).",
+              f"{what} must hold numbers: write 0.123, without quotes (got a {type(x).__name__} of {x.dtype}).")
+    if type(x) in _TENSOR_TYPES:
         out = np.array(x.detach().cpu().double().numpy(), dtype=np.float64)
-    elif type(x) is np.ndarray:
-        out = np.array(x, dtype=np.float64)
+    elif type(x) in _ARRAY_TYPES:
+        out = np.array(np.asarray(x), dtype=np.float64)
     elif type(x) in (list, tuple):
         def conv(v):
             return [conv(e) for e in v] if type(v) in (list, tuple) else _leaf(v, quiz, what)
@@ -260,8 +294,8 @@ def _array(x, quiz, what):
         except ValueError:
             _fail(quiz, f"{what}의 행 길이가 서로 다릅니다.", f"{what} has rows of different lengths.")
     else:
-        _fail(quiz, f"{what}은(는) torch.Tensor 또는 numpy 배열이어야 합니다 ({type(x).__name__}).",
-              f"{what} must be a torch.Tensor or a numpy array, got {type(x).__name__}.")
+        _fail(quiz, f"{what}은(는) torch 텐서, numpy 배열 또는 숫자의 리스트여야 합니다 (지금 {type(x).__name__}).",
+              f"{what} must be a torch tensor, a numpy array or a list of numbers, not {type(x).__name__}.")
     if not np.all(np.isfinite(out)):
         _fail(quiz, f"{what}에 nan/inf가 있습니다.", f"{what} contains nan or inf.")
     return out
@@ -298,31 +332,47 @@ def _basenames(filenames, n, quiz):
         _fail(quiz, f"image_filenames는 파일 경로 {n}개의 리스트여야 합니다 (지금 {now}).",
               f"image_filenames must be a list of {n} paths (now {now_en}).")
     names = []
-    for f in filenames:
-        if not (type(f) is str or isinstance(f, os.PathLike) and type(f).__module__.startswith("pathlib")):
-            _fail(quiz, "image_filenames의 항목은 파일 경로(str)여야 합니다.", "image_filenames must hold paths (str).")
-        names.append(os.path.basename(os.fspath(f)))
+    for i, f in enumerate(filenames):
+        if not _is_path(f):
+            _fail(quiz, f"image_filenames의 항목은 파일 경로(문자열)여야 합니다 (image_filenames[{i}]: "
+                        f"{type(f).__name__}). os.path.join(gallery_dir, 이름)을 넣으세요.",
+                  f"image_filenames must hold file paths (str), not {type(f).__name__} (image_filenames[{i}]): "
+                  "put in os.path.join(gallery_dir, name).")
+        names.append(os.path.basename(str(os.fspath(f))))
     return names
 
 
 def _texts(value, n, quiz, what):
-    texts = [value] if type(value) is str and n == 1 else value
-    if type(texts) not in (list, tuple) or len(texts) != n or any(type(t) is not str or not t.strip() for t in texts):
-        if type(texts) not in (list, tuple):
-            ko, en = f"{type(texts).__name__} 하나", f"one {type(texts).__name__}"
-        elif len(texts) != n:
-            ko, en = f"항목 {len(texts)}개", _count_en(len(texts))
-        else:
-            bad = next(i for i, t in enumerate(texts) if type(t) is not str or not t.strip())
-            ko, en = (f"{what}[{bad}]이(가) 빈 문자열", f"{what}[{bad}] is empty") if type(texts[bad]) is str else \
-                (f"{what}[{bad}]이(가) {type(texts[bad]).__name__}", f"{what}[{bad}] is a {type(texts[bad]).__name__}")
+    """The student's ``n`` texts as a list of str: a list or tuple of them, or for one text also the bare string
+    (the notebook's processor takes all three); a numpy str counts as a str."""
+    texts = [value] if type(value) in _STR_TYPES and n == 1 else value
+    if type(texts) not in (list, tuple) or len(texts) != n or any(type(t) not in _STR_TYPES or not t.strip() for t in texts):
+        if n == 1:
+            _fail(quiz, f"{what}은(는) 비어 있지 않은 문자열 하나이거나, 그런 문자열 하나가 든 리스트여야 합니다 "
+                        f"(예: ['a dog']; 지금 {_what_texts(texts, what, n)[0]}).",
+                  f"{what} must be one non-empty string, or a list holding one, e.g. ['a dog'] "
+                  f"(now {_what_texts(texts, what, n)[1]}).")
+        ko, en = _what_texts(texts, what, n)
         _fail(quiz, f"{what}은(는) 비어 있지 않은 문자열 {n}개의 리스트여야 합니다 (지금 {ko}).",
               f"{what} must be a list of {n} non-empty strings (now {en}).")
+    texts = [str(t) for t in texts]
     try:
         reference.check_text_length(texts)
     except reference.TextTooLong as error:
         _too_long(quiz, what, error.index, error.limit, chars=error.chars)
-    return list(texts)
+    return texts
+
+
+def _what_texts(texts, what, n):
+    """(Korean, English) words for what a wrong ``texts`` value (wanted: ``n`` texts) is."""
+    if type(texts) not in (list, tuple):
+        return f"{type(texts).__name__} 하나", f"one {type(texts).__name__}"
+    bad = next((i for i, t in enumerate(texts) if type(t) not in _STR_TYPES or not t.strip()), None)
+    if len(texts) != n or bad is None:
+        return f"항목 {len(texts)}개", _count_en(len(texts))
+    if type(texts[bad]) in _STR_TYPES:
+        return f"{what}[{bad}]이(가) 빈 문자열", f"{what}[{bad}] is empty"
+    return f"{what}[{bad}]이(가) {type(texts[bad]).__name__}", f"{what}[{bad}] is a {type(texts[bad]).__name__}"
 
 
 def _language_hint(texts):
@@ -490,7 +540,7 @@ def check_quiz4(image_embeddings, image_filenames):
     _guard(quiz)
     refs = _refs(quiz)
     n, d = refs.gallery.shape
-    arr = _array(image_embeddings, quiz, "image_embeddings")
+    arr = _array(image_embeddings, quiz, "image_embeddings", returned_by="get_image_features")
     _shape(arr, (n, d), quiz, "image_embeddings", (f" 이미지 {n}장을 모두 임베딩하세요 (한 번에, 또는 나누어 torch.cat으로).",
                                                   f" Embed all {n} images (at once, or in parts joined by torch.cat)."))
     names = _basenames(image_filenames, n, quiz)
@@ -519,7 +569,7 @@ def check_quiz5(text_embedding):
     quiz = "퀴즈 5"
     _guard(quiz)
     refs = _refs(quiz)
-    arr = _array(text_embedding, quiz, "text_embedding")
+    arr = _array(text_embedding, quiz, "text_embedding", returned_by="get_text_features")
     _shape(arr, refs.quiz5.shape, quiz, "text_embedding")
     expected = refs.quiz5.astype(np.float64)
     if not np.allclose(arr, expected, rtol=1e-3, atol=1e-3 * float(np.max(np.abs(expected)))):
@@ -622,7 +672,8 @@ def check_quiz6(top1_filename):
     _guard(quiz)
     refs = _refs(quiz)
     if not isinstance(top1_filename, types.FunctionType):
-        _fail(quiz, "top1_filename 함수를 정의하세요.", "Define the function top1_filename.")
+        _fail(quiz, f"top1_filename은 def로 정의한 함수여야 합니다 (지금 {type(top1_filename).__name__}).",
+              f"top1_filename must be a function defined with def, not {type(top1_filename).__name__}.")
     probes = _quiz6_probes(refs)
     answers = []
     for query, images, names, accepted in probes:
@@ -646,9 +697,9 @@ def check_quiz6(top1_filename):
     _guard(quiz)  # the student's function ran in between
     first = None
     for number, (answer, probe) in enumerate(zip(answers, probes)):
-        if not (type(answer) is str or isinstance(answer, os.PathLike) and type(answer).__module__.startswith("pathlib")):
+        if not (type(answer) in _STR_TYPES or isinstance(answer, os.PathLike) and type(answer).__module__.startswith("pathlib")):
             _fail(quiz, *_quiz6_not_a_name(answer))
-        got = os.fspath(answer)
+        got = str(os.fspath(answer))
         first = got if number == 0 else first
         accepted = probe[3]
         if got in accepted or got in {os.path.basename(a) for a in accepted}:

@@ -576,8 +576,11 @@ QUIZ1_V2 = torch.tensor(reference.QUIZ1_VEC2)
 def test_visible_quiz1_says_what_to_do_when_the_answer_is_missing(grade_id, name):
     """raise NotImplementedError left in place, an error in the answer cell or a renamed variable: not a bare NameError."""
     message = visible_hint("quiz_cosine", grade_id, cos_row=F.cosine_similarity(QUIZ1_V1, QUIZ1_V2))
-    assert f"{name}가 아직 없습니다" in message and "NotImplementedError()를 지우고" in message
-    assert f"{name} is not defined yet" in message and "runs without errors" in message
+    label = "1-a" if name == "cos_rowwise" else "1-b"
+    assert f"퀴즈 {label}: 답 변수 {name}가 아직 정의되지 않았습니다" in message and "NotImplementedError()를 지우고" in message
+    assert f"변수 이름 {name}는 주어진 그대로 두세요" in message
+    assert f"Quiz {label}: the answer variable {name} is not defined yet" in message
+    assert f"keeping the name {name} as given" in message and "runs without errors" in message
 
 
 def test_visible_quiz1_hints_name_rows_and_norms():
@@ -620,7 +623,7 @@ def test_visible_quiz2_and_quiz7_say_the_query_is_korean():
     message = visible_hint("quiz_topk", "quiz2_test", text=["a dog"], top_3_indices=torch.tensor([0, 1, 2]),
                            image_filenames=dogs, target_files=["dog_3.png", "dog_4.png", "dog_8.png"])
     assert "Describe the running in English" in message and "Korean" not in message
-    assert "text가 아직 없습니다" in visible_hint("quiz_topk", "quiz2_test")
+    assert "답 변수 text가 아직 정의되지 않았습니다" in visible_hint("quiz_topk", "quiz2_test")
     # the answer cell stopped after text (two texts, a text too long for CLIP): its format first, then "run to the end"
     assert "list holding one string" in visible_hint("quiz_topk", "quiz2_test", text=["a dog", "running"])
     message = visible_hint("quiz_topk", "quiz2_test", text=["a dog"])
@@ -663,18 +666,25 @@ def test_hidden_quiz2_and_quiz7_say_the_query_is_korean(armed):
     fails(grading.check_quiz7, texts, 2, match="Name in English what only picture 2 shows")
 
 
+NAMES = [f"/g/picture_{i:03d}.png" for i in range(200)]  # quiz 3's image_filenames, which quiz 4 is checked against
+
+
 def test_visible_quiz3_to_5_say_what_to_fix():
     message = visible_hint("quiz_search", "quiz3_test", images=[], image_filenames=[], Image=None)
     assert "raise NotImplementedError()를 지우고" in message and "open all 200 files" in message
     assert "os.path.join(gallery_dir, name)" in message
-    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=[torch.ones(1, 512)] * 200)
+    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=[torch.ones(1, 512)] * 200, image_filenames=NAMES)
     assert "(지금 list)" in message and "join a list with torch.cat" in message
     right = 5 * torch.randn(200, 512, generator=torch.Generator().manual_seed(0))
-    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=F.normalize(right, dim=1))
+    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=F.normalize(right, dim=1), image_filenames=NAMES)
     assert "정규화하지 말고" in message and "do not normalise" in message
-    assert "drop the .T" in visible_hint("quiz_search", "quiz4_test", image_embeddings=right.T)
-    passes_visible("quiz_search", "quiz4_test", image_embeddings=right)
+    assert "drop the .T" in visible_hint("quiz_search", "quiz4_test", image_embeddings=right.T, image_filenames=NAMES)
+    passes_visible("quiz_search", "quiz4_test", image_embeddings=right, image_filenames=NAMES)
     assert "image_embeddings is not defined yet" in visible_hint("quiz_search", "quiz4_test")
+    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=right)  # quiz 3's answer cell deleted
+    assert "퀴즈 3의 답 셀에서" in message and "the answer variable image_filenames is not defined yet" in message
+    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=right, image_filenames=NAMES[:3])
+    assert "pass quiz 3's test first" in message
     given = ["a cup of coffee"]
     message = visible_hint("quiz_search", "quiz5_test", text=["커피 한 잔"], text_embedding=right[:1])
     assert "text를 바꾸지 마세요" in message and "Do not change text" in message
