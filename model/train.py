@@ -259,9 +259,10 @@ def train_student(cfg, data, args, log):
             t_tgt = txt_target[[cap_target[i][c] for i, c in zip(idx, choice)]]
             e_idx = extra_idx[rng.integers(len(extra_idx), size=ebs)]
             ids, mask = tokenize(tok, texts + [all_texts[j] for j in e_idx])
-            x = augment(to_pixels(px[idx]), gen)
+            plain = to_pixels(px[idx])
+            x = augment(plain, gen)
             if n_views > 1:   # a view is already augmented, and its target is the teacher's view of it
-                x = torch.where(torch.from_numpy(idx < n_draw * n_views).view(-1, 1, 1, 1), to_pixels(px[idx]), x)
+                x = torch.where(torch.from_numpy(idx < n_draw * n_views).view(-1, 1, 1, 1), plain, x)
             # the last args.full_epochs epochs see every patch, so the saved model is tuned for the real input
             keep = args.patch_keep if ep < args.epochs - args.full_epochs else 1.0
             pooled = pooled_image_state(model, x, keep, gen)
@@ -549,6 +550,8 @@ def parse_args(argv=None):
     ap.add_argument("--smoke", action="store_true", help="tiny synthetic run, saves nothing unless --out is given")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
+    if args.views > 1 and args.teacher != "frozen":
+        ap.error("--views needs --teacher frozen (the views' targets are the frozen teacher's features)")
     if args.teacher_epochs is None:
         args.teacher_epochs = 40 if args.teacher == "frozen" else 4
     return args
