@@ -231,9 +231,7 @@ def train_student(cfg, data, args, log):
     all_texts = data["texts"]
     # each epoch draws every picture once, and the clip-art drawings (the course's own style) several times
     pool = data.get("pool", np.arange(len(px)))
-    # with views: item i < n_drawings stands for the rows i * views ... i * views + views - 1 (one drawn at
-    # random each time); every other item (an icon) is one row
-    n_views, n_draw = data.get("views", 1), data.get("n_drawings", 0)
+    n_views, n_draw = data.get("views", 1), data.get("n_drawings", 0)   # see view_rows
     n, bs, ebs = len(pool), args.batch, args.text_batch
     steps_per_epoch = max(1, n // bs)
     total = args.epochs * steps_per_epoch
@@ -405,7 +403,7 @@ def build_data(args, log):
     tok = CLIPTokenizerFast.from_pretrained(args.tokenizer)
     train_set = set(train_caps)
     extra_idx = np.array([pos[t] for t in extra if t not in train_set] or [0])
-    nv = args.views if args.views > 1 and args.teacher == "frozen" else 1
+    nv = max(1, args.views)                  # parse_args allows views only with the frozen teacher
     draw_i = np.repeat(train_i, nv)          # one row per view of each drawing
     clip_px = view_px if nv > 1 else arrays["student"][train_i]
     pixels = np.concatenate([clip_px, resize_uint8(icon_px, args.size)])
