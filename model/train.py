@@ -533,7 +533,7 @@ def parse_args(argv=None):
                     help="frozen teacher: random views of each clip-art drawing, each with the teacher's own target "
                          "(model/views.py; 1: the drawing as it is, augmented against its unaugmented target; 8 was tried, model card, Targets)")
     ap.add_argument("--patch-keep", type=float, default=1.0,
-                    help="share of image patches each training picture keeps (patch dropout; 1: all; 0.5 was tried with --views 8)")
+                    help="share of image patches each training picture keeps (patch dropout; 1: all; 0.5 was tried with --views 8 and with a 256-wide, 6-layer vision tower, model card, Targets)")
     ap.add_argument("--full-epochs", type=int, default=0,
                     help="with --patch-keep < 1: the last epochs train on every patch")
     ap.add_argument("--teacher", choices=("finetuned", "frozen"), default="frozen",
