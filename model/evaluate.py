@@ -44,6 +44,7 @@ SEARCHES = [("an airplane", "airplane"), ("a bird", "bird"), ("a house", "house"
             ("a cup of coffee", "cup")]
 TEACHER_RESULTS = HERE / "teacher-results.json"
 CAT_TEXTS = ["A dog", "A cat", "A nuclear submarine"]
+PROBE = ROOT / "tests" / "data" / "plain_wordings.json"
 SLEEP_TEXT = "A dog is sleeping"
 
 
@@ -168,6 +169,43 @@ def quiz7_by_caption(enc):
     return dict(reached=sum(t == k for t, k in zip(top1, marked)), n=len(marked))
 
 
+def heldout_captions(enc):
+    """The course stage's held-out captions (data/captions.csv, one per course picture, never trained on): the share
+    whose Top-1 among all the course pictures is their own picture."""
+    from course_stage import read_captions
+    captions, entries = read_captions(), data.manifest()
+    imgs = enc.embed_images(data.load_images([e.path for e in entries]))
+    pairs = [(i, c) for i, e in enumerate(entries) for c in captions.get(e.file, {}).get("heldout", [])]
+    top1 = (enc.embed_texts([c for _, c in pairs]) @ imgs.t()).argmax(1)
+    right = int((top1 == torch.tensor([i for i, _ in pairs])).sum())
+    return dict(n=len(pairs), pictures=len(entries), right=right, top1=round(right / max(1, len(pairs)), 3))
+
+
+def probe_rows(enc, probe=None):
+    """[(group, wording, reached)] for the probe of plain wordings (tests/data/plain_wordings.json): a wording reaches
+    its target(s) when they are exactly its Top-k among the nine dogs or the 200 gallery pictures."""
+    probe = probe or json.loads(PROBE.read_text(encoding="utf-8"))
+    pools = {"dogs": data.dog_paths(), "gallery": data.gallery_paths()}
+    embedded = {k: enc.embed_images(data.load_images(v)) for k, v in pools.items()}
+    out = []
+    for name, group in [("running dogs", probe["running_dogs"])] + [("quiz 7", g) for g in probe["quiz7"]]:
+        files = [f"{p.parent.name}/{p.name}" for p in pools[group["within"]]]
+        sims = enc.embed_texts(group["wordings"]) @ embedded[group["within"]].t()
+        for wording, row in zip(group["wordings"], sims):
+            top = {files[i] for i in row.topk(group["k"]).indices.tolist()}
+            out.append((name, wording, top == set(group["targets"])))
+    return out
+
+
+def plain_wordings(enc):
+    """Counts only: the wordings that find quiz 7's pictures are answers, and never leave tests/data/."""
+    rows = probe_rows(enc)
+    count = lambda g: dict(reached=sum(r for n, _, r in rows if n == g), n=sum(n == g for n, _, _ in rows))
+    reached = sum(r for *_, r in rows)
+    return dict(reached=reached, n=len(rows), share=round(reached / len(rows), 3),
+                running_dogs=count("running dogs"), quiz7=count("quiz 7"))
+
+
 def quizzes(model_dir):
     """Quizzes 2 and 7: does each reference answer (the solution cells in source/) reach its target?
     Only the target and yes/no are kept: the answers themselves never leave source/."""
@@ -193,6 +231,8 @@ def evaluate_encoder(enc):
     res["running_dogs"] = running_dogs(enc)
     res["searches"] = example_searches(enc)
     res["quiz7_captions"] = quiz7_by_caption(enc)
+    res["heldout_captions"] = heldout_captions(enc)
+    res["plain_wordings"] = plain_wordings(enc)
     return res
 
 
@@ -233,6 +273,14 @@ def rows(res):
         f"{e['right']} of {e['n']} (" + ", ".join(f"{x['query']} → {x['got']}" for x in e["rows"]) + ")")
     q = res["quiz7_captions"]
     out["quiz 7 pictures that are Top-1 for their own manifest caption"] = f"{q['reached']} of {q['n']}"
+    if "heldout_captions" in res:
+        h = res["heldout_captions"]
+        out[f"held-out captions (one per course picture, never trained on): Top-1 among the {h['pictures']} pictures"] = (
+            f"{h['top1']:.3f} ({h['right']} of {h['n']})")
+        p = res["plain_wordings"]
+        out["probe of plain wordings (tests/data/plain_wordings.json) that reach their targets"] = (
+            f"{p['share']:.3f} ({p['reached']} of {p['n']}: running dogs {p['running_dogs']['reached']} of "
+            f"{p['running_dogs']['n']}, quiz 7's pictures {p['quiz7']['reached']} of {p['quiz7']['n']})")
     return out
 
 
@@ -262,10 +310,17 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=str(HERE / "course-clip"))
     ap.add_argument("--write-card", action="store_true", help="refresh the figures block in the model card")
+    ap.add_argument("--probe", action="store_true",
+                    help="print the probe of plain wordings wording by wording (for an instructor; never written to a file)")
     ap.add_argument("--json", type=Path, default=None,
                     help="write the figures here (default: model/eval-results.json for the committed model only, so "
                          "evaluating a trial checkpoint never overwrites the committed model's figures)")
     a = ap.parse_args(argv)
+    if a.probe:
+        torch.set_num_threads(2)
+        for group, wording, reached in probe_rows(HFEncoder(a.model)):
+            print(f"{'ok  ' if reached else 'MISS'} {group:<13} {wording}")
+        return None
     res = evaluate(a.model)
     md = markdown(res)
     print(md)

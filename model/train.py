@@ -178,7 +178,7 @@ def embed_student_images(model, pixels_uint8, batch=256):
     out = []
     with torch.no_grad():
         for i in range(0, len(pixels_uint8), batch):
-            out.append(F.normalize(model.get_image_features(pixel_values=to_pixels(pixels_uint8[i:i + batch])), dim=-1))
+            out.append(F.normalize(features(model.get_image_features(pixel_values=to_pixels(pixels_uint8[i:i + batch]))), dim=-1))
     return torch.cat(out)
 
 
@@ -187,7 +187,7 @@ def embed_student_texts(model, tok, texts, batch=512):
     with torch.no_grad():
         for i in range(0, len(texts), batch):
             ids, mask = tokenize(tok, texts[i:i + batch], 77)
-            out.append(F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1))
+            out.append(F.normalize(features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1))
     return torch.cat(out)
 
 
@@ -205,6 +205,50 @@ def view_rows(items, n_views, n_drawings, rng):
                     items + n_drawings * (n_views - 1))
 
 
+def features(out):
+    """The 512-d embedding from get_image_features / get_text_features: a tensor on transformers 4.x, an output
+    object whose pooler_output is that tensor on 5.x."""
+    return getattr(out, "pooler_output", out)
+
+
+def general_loss(model, data, idx, rng, gen, args, keep=1.0):
+    """The general stage's loss on the training rows ``idx`` (clip art and icons): CLIP's InfoNCE between the
+    student's towers plus distillation of the teacher's image and text embeddings. Returns (loss, parts, pooled
+    image state). The course stage replays it in every step, so one function serves both."""
+    caps, cap_target, all_texts = data["captions"], data["caption_targets"], data["texts"]
+    img_target, txt_target = data["image_targets_t"], data["text_targets_t"]
+    n_views, n_draw = data.get("views", 1), data.get("n_drawings", 0)
+    choice = [rng.integers(len(caps[i])) for i in idx]
+    texts = [caps[i][c] for i, c in zip(idx, choice)]
+    t_tgt = txt_target[[cap_target[i][c] for i, c in zip(idx, choice)]]
+    e_idx = data["extra_idx"][rng.integers(len(data["extra_idx"]), size=args.text_batch)]
+    ids, mask = tokenize(data["tokenizer"], texts + [all_texts[j] for j in e_idx])
+    plain = to_pixels(data["pixels"][idx])
+    x = augment(plain, gen)
+    if n_views > 1:   # a view is already augmented, and its target is the teacher's view of it
+        x = torch.where(torch.from_numpy(idx < n_draw * n_views).view(-1, 1, 1, 1), plain, x)
+    pooled = pooled_image_state(model, x, keep, gen)
+    img = F.normalize(model.visual_projection(pooled), dim=-1)
+    txt_all = F.normalize(features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
+    txt, txt_extra = txt_all[:len(idx)], txt_all[len(idx):]
+    l_clip = clip_loss(img, txt, model.logit_scale)
+    l_img = (1 - (img * img_target[idx]).sum(-1)).mean()
+    l_txt = (1 - (txt * t_tgt).sum(-1)).mean()
+    l_extra = (1 - (txt_extra * txt_target[e_idx]).sum(-1)).mean()
+    # cross-modal: student images against teacher texts, student texts against teacher images
+    l_cross = (clip_loss(img, t_tgt, model.logit_scale) + clip_loss(img_target[idx], txt, model.logit_scale)) / 2
+    # contrastive image distillation: each student image must pick its own teacher embedding
+    l_nce = clip_loss(img, img_target[idx], NCE_LOGIT_SCALE)
+    loss = (l_clip + args.w_img * l_img + args.w_txt * (l_txt + l_extra) + args.w_cross * l_cross
+            + args.w_nce * l_nce)
+    return loss, dict(clip=l_clip, img=l_img, txt=l_extra), pooled
+
+
+def add_target_tensors(data):
+    data["image_targets_t"] = torch.from_numpy(np.asarray(data["image_targets"], np.float32))
+    data["text_targets_t"] = torch.from_numpy(np.asarray(data["text_targets"], np.float32))
+
+
 def train_student(cfg, data, args, log):
     """data: dict with train pixels, caption lists, teacher targets, extra texts and their targets."""
     from transformers import CLIPModel
@@ -212,12 +256,9 @@ def train_student(cfg, data, args, log):
     model = CLIPModel(cfg)
     model.train()
     tok = data["tokenizer"]
-    px = data["pixels"]                      # uint8 (N, S, S, 3)
-    caps = data["captions"]                  # list of list of str
-    cap_target = data["caption_targets"]     # list of list of (512,) indices into text targets
-    img_target = torch.from_numpy(data["image_targets"])      # (N, 512) unit
-    txt_target = torch.from_numpy(data["text_targets"])       # (T, 512) unit
-    extra_idx = data["extra_idx"]            # indices of texts for text-only distillation
+    # data: pixels uint8 (N, S, S, 3); captions, a list of str lists; caption_targets, their rows in text_targets;
+    # image_targets (N, 512) and text_targets (T, 512), unit; extra_idx, texts for text-only distillation
+    add_target_tensors(data)
     # the teacher's backbone features (1280-d, before its 512-d head), centred: far richer than the head's
     # output, which a linear map trained on 2,751 captions squeezed; a linear probe on the student's pooled
     # state must predict them (the probe is dropped when the model is saved)
@@ -228,11 +269,10 @@ def train_student(cfg, data, args, log):
         probe = torch.nn.Linear(cfg.vision_config.hidden_size, feat.shape[1])
     else:
         feat, probe = None, None
-    all_texts = data["texts"]
     # each epoch draws every picture once, and the clip-art drawings (the course's own style) several times
-    pool = data.get("pool", np.arange(len(px)))
+    pool = data.get("pool", np.arange(len(data["pixels"])))
     n_views, n_draw = data.get("views", 1), data.get("n_drawings", 0)   # see view_rows
-    n, bs, ebs = len(pool), args.batch, args.text_batch
+    n, bs = len(pool), args.batch
     steps_per_epoch = max(1, n // bs)
     total = args.epochs * steps_per_epoch
     named = list(model.named_parameters()) + (list(probe.named_parameters()) if probe is not None else [])
@@ -252,31 +292,10 @@ def train_student(cfg, data, args, log):
             idx = np.sort(perm[s * bs:(s + 1) * bs])
             if n_views > 1:
                 idx = view_rows(idx, n_views, n_draw, rng)
-            choice = [rng.integers(len(caps[i])) for i in idx]
-            texts = [caps[i][c] for i, c in zip(idx, choice)]
-            t_tgt = txt_target[[cap_target[i][c] for i, c in zip(idx, choice)]]
-            e_idx = extra_idx[rng.integers(len(extra_idx), size=ebs)]
-            ids, mask = tokenize(tok, texts + [all_texts[j] for j in e_idx])
-            plain = to_pixels(px[idx])
-            x = augment(plain, gen)
-            if n_views > 1:   # a view is already augmented, and its target is the teacher's view of it
-                x = torch.where(torch.from_numpy(idx < n_draw * n_views).view(-1, 1, 1, 1), plain, x)
             # the last args.full_epochs epochs see every patch, so the saved model is tuned for the real input
             keep = args.patch_keep if ep < args.epochs - args.full_epochs else 1.0
-            pooled = pooled_image_state(model, x, keep, gen)
-            img = F.normalize(model.visual_projection(pooled), dim=-1)
-            txt_all = F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1)
-            txt, txt_extra = txt_all[:len(idx)], txt_all[len(idx):]
-            l_clip = clip_loss(img, txt, model.logit_scale)
-            l_img = (1 - (img * img_target[idx]).sum(-1)).mean()
-            l_txt = (1 - (txt * t_tgt).sum(-1)).mean()
-            l_extra = (1 - (txt_extra * txt_target[e_idx]).sum(-1)).mean()
-            # cross-modal: student images against teacher texts, student texts against teacher images
-            l_cross = (clip_loss(img, t_tgt, model.logit_scale) + clip_loss(img_target[idx], txt, model.logit_scale)) / 2
-            # contrastive image distillation: each student image must pick its own teacher embedding
-            l_nce = clip_loss(img, img_target[idx], NCE_LOGIT_SCALE)
-            loss = (l_clip + args.w_img * l_img + args.w_txt * (l_txt + l_extra) + args.w_cross * l_cross
-                    + args.w_nce * l_nce)
+            loss, parts, pooled = general_loss(model, data, idx, rng, gen, args, keep)
+            l_clip, l_img, l_extra = parts["clip"], parts["img"], parts["txt"]
             if probe is not None:
                 l_feat = (1 - F.cosine_similarity(probe(pooled), feat[idx], dim=-1)).mean()
                 loss = loss + args.w_feat * l_feat
@@ -506,6 +525,12 @@ def synthetic_data(args):
                 val=(np.stack(px[:8]), [c[0] for c in caps[:8]]))
 
 
+def synthetic_course(data):
+    """The smoke run's "course pictures": the synthetic squares, each with its captions, the first held out."""
+    caps = {f"square_{k}": dict(train=c, heldout=[c[0]]) for k, c in enumerate(data["captions"])}
+    return data["pixels"], list(caps), [c[0].split()[1] for c in data["captions"]], caps
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description="train the course CLIP (see the module docstring)")
     ap.add_argument("--out", type=Path, default=OUT)
@@ -543,6 +568,17 @@ def parse_args(argv=None):
     ap.add_argument("--clipart-repeat", type=int, default=6,
                     help="times each clip-art drawing is drawn per student epoch (icons: once)")
     ap.add_argument("--n-words", type=int, default=8000)
+    # the course stage (model/course_stage.py)
+    ap.add_argument("--general", type=Path, default=None,
+                    help="start the course stage from this general-stage checkpoint instead of training (or loading the "
+                         "cached) general stage, e.g. a copy of a shipped model whose general stage is this recipe's")
+    ap.add_argument("--course-steps", type=int, default=None,
+                    help="course-stage steps (default 600, --smoke 4; 0: the general model is saved)")
+    ap.add_argument("--course-lr", type=float, default=1e-4)
+    ap.add_argument("--course-batch", type=int, default=48, help="course pictures per step (dogs, cat, whole categories)")
+    ap.add_argument("--replay-batch", type=int, default=64, help="general-corpus pictures replayed in each course step")
+    ap.add_argument("--w-course", type=float, default=1.0)
+    ap.add_argument("--course-eval-every", type=int, default=None, help="default 50, --smoke 2")
     ap.add_argument("--eval-every", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--smoke", action="store_true", help="tiny synthetic run, saves nothing unless --out is given")
@@ -550,9 +586,36 @@ def parse_args(argv=None):
     args = ap.parse_args(argv)
     if args.views > 1 and args.teacher != "frozen":
         ap.error("--views needs --teacher frozen (the views' targets are the frozen teacher's features)")
+    if args.course_steps is None:
+        args.course_steps = 4 if args.smoke else 600
+    if args.course_eval_every is None:
+        args.course_eval_every = 2 if args.smoke else 50
     if args.teacher_epochs is None:
         args.teacher_epochs = 40 if args.teacher == "frozen" else 4
     return args
+
+
+GENERAL_ONLY = {"out", "general", "course_steps", "course_lr", "course_batch", "replay_batch", "w_course",
+                "course_eval_every", "quiet", "threads", "eval_every"}
+
+
+def general_stage(cfg, data, args, log):
+    """The general model: ``--general``'s checkpoint, else the cached one of these settings, else trained and cached."""
+    from transformers import CLIPModel
+    if args.general:
+        log(f"general stage: {args.general}")
+        return CLIPModel.from_pretrained(args.general).float().eval(), dict(general=str(args.general))
+    key = hashlib.sha1(json.dumps({k: str(v) for k, v in sorted(vars(args).items()) if k not in GENERAL_ONLY})
+                       .encode()).hexdigest()[:12]
+    cached = CACHE / f"general-{key}"
+    if (cached / "model.safetensors").exists() and not args.smoke:
+        log(f"general stage: cached {cached}")
+        return CLIPModel.from_pretrained(cached).float().eval(), dict(general=str(cached))
+    t1 = time.time()
+    model, history = train_student(cfg, data, args, log)
+    if not args.smoke:
+        save_checkpoint(model, cached, args.tokenizer, fp16=False)
+    return model, dict(train_seconds=round(time.time() - t1), history=history)
 
 
 def main(argv=None):
@@ -566,10 +629,15 @@ def main(argv=None):
     else:
         data, info, teacher = build_data(args, log)
     cfg = student_config(args.size, args.text_width, args.text_layers, args.vision_width, args.vision_layers, args.patch)
-    t1 = time.time()
-    model, history = train_student(cfg, data, args, log)
-    info.update(train_seconds=round(time.time() - t1), total_seconds=round(time.time() - t0), history=history,
-                args={k: str(v) for k, v in vars(args).items()},
+    model, general = general_stage(cfg, data, args, log)
+    info.update(general)
+    if args.course_steps > 0:
+        import course_stage
+        t1 = time.time()
+        course = synthetic_course(data) if args.smoke else course_stage.load(args.size)
+        model, info["course"] = course_stage.train_course(model, data, course, args, log)
+        info["course"]["seconds"] = round(time.time() - t1)
+    info.update(total_seconds=round(time.time() - t0), args={k: str(v) for k, v in vars(args).items()},
                 params=sum(p.numel() for p in model.parameters()))
     if not args.smoke or argv is not None and "--out" in argv:
         save_checkpoint(model, args.out, args.tokenizer)

@@ -1,0 +1,171 @@
+"""The course stage: teach the general model the course's own 210 pictures from captions written for them.
+
+The general stage (train.py) never sees the course pictures. This stage fine-tunes both towers on them, with the
+captions in data/captions.csv, while it replays the general stage's loss on its corpus in every step, so what the
+model knows of other drawings is kept (issue 25; evidence: two spikes without replay lost 0.04-0.06 held-out R@5).
+
+A step is one course batch and one general batch:
+- course batch: the nine dogs and the cat always, the ten pictures of a few whole categories, and random others, each
+  with one random training caption, augmented; CLIP's InfoNCE where two pictures that share a caption ("a flag") are
+  not each other's negatives. The hard negatives (the dogs together, a category together) make pose and detail
+  words matter.
+- general batch: train.general_loss on clip art and icons, with the teacher's targets.
+
+The model is chosen on data only this stage may look at: the held-out captions (one per picture, never trained on)
+and the general validation split. Never on the quiz answers, the lecture's example sentences or the probe of plain
+wordings in tests/data/.
+"""
+import csv
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CAPTIONS = ROOT / "data" / "captions.csv"
+
+
+def read_captions(path=CAPTIONS):
+    """{file: {"train": [caption, ...], "heldout": [caption]}} from data/captions.csv."""
+    out = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            out.setdefault(row["file"], {"train": [], "heldout": []})[row["split"]].append(row["caption"])
+    return out
+
+
+def course_pictures(size, captions):
+    """The course pictures (manifest-verified) as uint8 (N, size, size, 3), cropped as CLIPImageProcessor does,
+    with their files and categories, in manifest order."""
+    sys.path.insert(0, str(ROOT))
+    from clipcourse import data
+    from corpus import clip_crop
+    entries = [e for e in data.manifest() if e.file in captions]
+    missing = sorted({e.file for e in data.manifest()} - set(captions))
+    if missing:
+        raise SystemExit(f"{CAPTIONS}: no captions for {', '.join(missing[:5])}; every manifest file needs them")
+    px = np.stack([clip_crop(im, size) for im in data.load_images([e.path for e in entries])])
+    return px, [e.file for e in entries], [e.category for e in entries]
+
+
+def load(size):
+    """(pixels, files, categories, captions) of the course pictures, as train_course takes them."""
+    captions = read_captions()
+    return (*course_pictures(size, captions), captions)
+
+
+def batch_rows(files, categories, rng, size=48, whole=3):
+    """Rows of one course batch: the dogs and the cat, ``whole`` random gallery categories entire, random others."""
+    always = [i for i, f in enumerate(files) if not f.startswith("gallery/")]
+    cats = sorted({c for f, c in zip(files, categories) if f.startswith("gallery/")})
+    chosen = set(rng.choice(cats, size=min(whole, len(cats)), replace=False).tolist()) if cats else set()
+    rows = always + [i for i, c in enumerate(categories) if c in chosen and files[i].startswith("gallery/")]
+    rest = np.setdiff1d(np.arange(len(files)), rows)
+    extra = max(0, size - len(rows))
+    rows += rng.choice(rest, size=min(extra, len(rest)), replace=False).tolist()
+    return np.array(sorted(rows))
+
+
+def shared_caption_loss(img, txt, texts, logit_scale):
+    """CLIP's symmetric InfoNCE, except that two rows with the same caption text are not each other's negatives."""
+    logits = logit_scale.exp().clamp(max=100) * img @ txt.t()
+    same = torch.tensor([[a == b for b in texts] for a in texts])
+    logits = logits.masked_fill(same & ~torch.eye(len(texts), dtype=torch.bool), float("-inf"))
+    target = torch.arange(len(texts))
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+@torch.no_grad()
+def heldout_top1(model, tok, px, files, captions):
+    """Share of held-out captions whose Top-1 among all the course pictures is their own picture."""
+    import train
+    model.eval()
+    img = train.embed_student_images(model, px)
+    pairs = [(i, c) for i, f in enumerate(files) for c in captions[f]["heldout"]]
+    txt = train.embed_student_texts(model, tok, [c for _, c in pairs])
+    top1 = (txt @ img.t()).argmax(1)
+    return float((top1 == torch.tensor([i for i, _ in pairs])).float().mean())
+
+
+@torch.no_grad()
+def general_val(model, tok, data):
+    import train
+    model.eval()
+    vpx, vtexts = data["val"]
+    return train.recall_at(train.embed_student_texts(model, tok, vtexts), train.embed_student_images(model, vpx))["R@5"]
+
+
+def train_course(model, data, course, args, log):
+    """Fine-tune ``model`` (the general stage's) on ``course`` = (pixels, files, categories, captions) with replay.
+    Returns (the selected model, history). Selection rule, fixed before any run: among the checkpoints taken every
+    ``args.course_eval_every`` steps whose general validation R@5 is at least the start's minus 0.01, the one with
+    the highest held-out caption Top-1 (the earlier on a tie)."""
+    import copy
+    import train
+    px, files, cats, captions = course
+    tok = data["tokenizer"]
+    train.add_target_tensors(data)
+    train_caps = [captions[f]["train"] for f in files]
+    rng = np.random.default_rng(args.seed + 1000)
+    gen = torch.Generator().manual_seed(args.seed + 1000)
+    named = list(model.named_parameters())
+    decay = [p for nm, p in named if p.ndim >= 2 and "embedding" not in nm]
+    no_decay = [p for nm, p in named if not (p.ndim >= 2 and "embedding" not in nm)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=args.course_lr, betas=(0.9, 0.98), eps=1e-6)
+    steps, warm = args.course_steps, max(1, args.course_steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    pool = data.get("pool", np.arange(len(data["pixels"])))
+
+    def checkpoint(step):
+        h = dict(step=step, heldout_top1=round(heldout_top1(model, tok, px, files, captions), 4),
+                 val_R5=round(general_val(model, tok, data), 4))
+        model.train()
+        log(f"course step {step}: held-out captions top-1 {h['heldout_top1']:.3f}, general val R@5 {h['val_R5']:.3f}")
+        return h
+
+    history = [checkpoint(0)]
+    floor = history[0]["val_R5"] - 0.01
+    best, best_state = None, None
+    bar = tqdm(total=steps, desc="course", mininterval=2, disable=args.quiet)
+    model.train()
+    for step in range(1, steps + 1):
+        rows = batch_rows(files, cats, rng, args.course_batch)
+        texts = [train_caps[i][rng.integers(len(train_caps[i]))] for i in rows]
+        ids, mask = train.tokenize(tok, texts)
+        x = train.augment(train.to_pixels(px[rows]), gen)
+        img = F.normalize(train.features(model.get_image_features(pixel_values=x)), dim=-1)
+        txt = F.normalize(train.features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
+        l_course = shared_caption_loss(img, txt, texts, model.logit_scale)
+        g_idx = np.sort(pool[rng.integers(len(pool), size=args.replay_batch)])
+        l_general, _, _ = train.general_loss(model, data, g_idx, rng, gen, args)
+        loss = args.w_course * l_course + l_general
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+        bar.update(1)
+        bar.set_postfix(course=f"{l_course.item():.3f}", general=f"{l_general.item():.3f}")
+        if step % args.course_eval_every == 0 or step == steps:
+            h = checkpoint(step)
+            history.append(h)
+            if h["val_R5"] >= floor and (best is None or h["heldout_top1"] > best["heldout_top1"]):
+                best, best_state = h, copy.deepcopy(model.state_dict())
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        log(f"course stage: kept step {best['step']} (held-out captions {best['heldout_top1']:.3f}, "
+            f"val R@5 {best['val_R5']:.3f}; start {history[0]['val_R5']:.3f})")
+    else:
+        log("course stage: no checkpoint kept the general validation figure; the last one is saved")
+    model.eval()
+    return model, dict(history=history, kept=best)

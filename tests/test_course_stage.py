@@ -1,0 +1,120 @@
+"""The course stage (issue 25): its captions, its probe of plain wordings, its loss, and the targets the shipped model
+must meet on the course's own pictures — computed here from the committed checkpoint, not read from the card."""
+import collections
+import csv
+import json
+import sys
+
+import pytest
+import torch
+
+from clipcourse import check_quizzes, data
+from clipcourse.paths import OFFLINE_MODEL_DIR, REPO_ROOT
+
+sys.path.insert(0, str(REPO_ROOT / "model"))
+import course_stage  # noqa: E402
+import evaluate  # noqa: E402
+
+CAPTIONS = list(csv.DictReader(open(REPO_ROOT / "data" / "captions.csv", encoding="utf-8")))
+PROBE = json.loads(evaluate.PROBE.read_text(encoding="utf-8"))
+
+
+def test_every_course_picture_has_six_or_more_captions_one_held_out():
+    per = collections.defaultdict(list)
+    for row in CAPTIONS:
+        assert row["split"] in ("train", "heldout"), row
+        assert row["caption"].strip() == row["caption"] and row["caption"], row
+        per[row["file"]].append(row)
+    files = {e.file for e in data.manifest()}
+    assert set(per) == files, f"captions for files not in the manifest, or files without captions: {set(per) ^ files}"
+    for file, rows in per.items():
+        assert len(rows) >= 6, f"{file}: {len(rows)} captions, at least 6 wanted"
+        assert sum(r["split"] == "heldout" for r in rows) == 1, f"{file}: exactly one held-out caption wanted"
+        assert len({r["caption"] for r in rows}) == len(rows), f"{file}: a caption is written twice"
+        kinds = {r["kind"] for r in rows}
+        assert {"name", "detail", "style", "sentence"} <= kinds, f"{file}: kinds {kinds}"
+
+
+def test_no_quiz_reference_answer_is_a_caption():
+    answers = [check_quizzes.quiz2_query()] + list(check_quizzes.quiz7_texts())
+    norm = lambda t: " ".join(t.lower().strip(" .").split())
+    captions = {norm(r["caption"]) for r in CAPTIONS}
+    leaked = [k for k, a in enumerate(answers) if norm(a) in captions]
+    assert not leaked, f"reference answers {leaked} (0: quiz 2, 1-5: quiz 7) appear verbatim in data/captions.csv"
+
+
+def test_the_probe_is_big_enough_and_aims_at_the_marked_pictures():
+    dogs = PROBE["running_dogs"]
+    assert len(dogs["wordings"]) >= 10 and dogs["k"] == 3
+    assert sorted(dogs["targets"]) == sorted(f"topk-image/dog_{i}.png" for i in data.quiz2_targets())
+    quiz7 = {e.file for e in data.manifest() if e.quiz == "quiz7"}
+    assert {g["targets"][0] for g in PROBE["quiz7"]} == quiz7
+    assert all(len(g["wordings"]) >= 5 and g["k"] == 1 for g in PROBE["quiz7"])
+
+
+def test_no_training_step_reads_the_probe():
+    for path in (REPO_ROOT / "model").glob("*.py"):
+        if path.name != "evaluate.py":   # evaluation reads it; nothing that trains or selects a model does
+            assert "plain_wordings" not in path.read_text(encoding="utf-8"), path
+
+
+def test_shared_captions_are_not_negatives():
+    """Two pictures captioned "a flag" must not be pushed apart: masking them leaves the loss of the distinct rows."""
+    torch.manual_seed(0)
+    img = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    txt = torch.nn.functional.normalize(torch.randn(3, 8), dim=-1)
+    scale = torch.tensor(0.0)   # exp(0) = 1: logits are the cosines
+    masked = course_stage.shared_caption_loss(img, txt, ["a flag", "a flag", "a cup"], scale)
+    logits = img @ txt.t()
+    logits[0, 1] = logits[1, 0] = float("-inf")
+    target = torch.arange(3)
+    expected = (torch.nn.functional.cross_entropy(logits, target) + torch.nn.functional.cross_entropy(logits.t(), target)) / 2
+    assert torch.allclose(masked, expected)
+    plain = course_stage.shared_caption_loss(img, txt, ["a flag", "a red flag", "a cup"], scale)
+    assert not torch.allclose(masked, plain)
+
+
+def test_a_course_batch_holds_the_hard_negatives():
+    import numpy as np
+    entries = data.manifest()
+    files, cats = [e.file for e in entries], [e.category for e in entries]
+    rows = course_stage.batch_rows(files, cats, np.random.default_rng(0), size=48, whole=3)
+    chosen = [files[i] for i in rows]
+    assert len(rows) == 48 and len(set(rows.tolist())) == 48
+    assert all(f"topk-image/dog_{i}.png" in chosen for i in range(9)) and "cat.jpg" in chosen
+    per_cat = collections.Counter(cats[i] for i in rows if files[i].startswith("gallery/"))
+    assert sum(n == 10 for n in per_cat.values()) >= 3, per_cat
+
+
+# --------------------------------------------------------------------------- the shipped model's targets
+@pytest.fixture(scope="module")
+def enc():
+    torch.set_num_threads(2)
+    return evaluate.HFEncoder(str(OFFLINE_MODEL_DIR))
+
+
+def test_heldout_captions_find_their_picture(enc):
+    res = evaluate.heldout_captions(enc)
+    assert res["n"] == res["pictures"] == 210
+    assert res["top1"] >= 0.80, res
+
+
+def test_gallery_zero_shot_by_category(enc):
+    res = evaluate.gallery_zero_shot(enc)
+    assert res["accuracy"] >= 0.90, {c: v["acc"] for c, v in res["per_category"].items() if v["acc"] < 1}
+
+
+def test_notebook_03_searches_find_their_category(enc):
+    res = evaluate.example_searches(enc)
+    assert res["right"] == res["n"] == 5, res["rows"]
+
+
+def test_running_dogs_are_the_top_3(enc):
+    res = evaluate.running_dogs(enc)
+    assert res["passed"], res
+
+
+def test_most_plain_wordings_reach_their_targets(enc):
+    rows = evaluate.probe_rows(enc, PROBE)
+    missed = [w for _, w, ok in rows if not ok]
+    assert len(rows) >= 35 and (len(rows) - len(missed)) / len(rows) >= 0.80, f"missed {len(missed)}: {missed}"
