@@ -1,9 +1,9 @@
 """Train the course's own small CLIP and save it as a plain Hugging Face CLIPModel checkpoint.
 
-    .venv/bin/python model/train.py                  # full run: corpus, icons, teacher, student
+    .venv/bin/python model/train.py                  # full run: corpus, icons, teacher, general student, course stage
     .venv/bin/python model/train.py --smoke          # seconds: a handful of synthetic examples
 
-Recipe (issue 10; model/course-clip/README.md says it in full):
+Recipe (issues 10 and 25; model/course-clip/README.md says it in full):
 1. corpus.py: clean image-caption pairs from public-domain clip art (openclipart); course images and
    their copies excluded; held-out and validation splits by copy group; Tux Paint stamps held out
    entirely as a drawing style (evaluation only).
@@ -18,7 +18,13 @@ Recipe (issue 10; model/course-clip/README.md says it in full):
    vocabulary) trained with the same InfoNCE on image-caption pairs, plus distillation of the
    teacher's image embeddings (every picture) and text embeddings (captions and many extra texts:
    generic words and prompt templates, which is how the text tower learns words few images carry).
-Every stage before the student is cached in model/cache/ (git-ignored).
+   This is the general stage: it never sees the course's pictures. Its model is cached in model/cache/general-<key>/.
+5. course_stage.py: the general model fine-tuned on the course's own 210 pictures with the captions written for them
+   (data/captions.csv), replaying step 4's loss on the general corpus in every step; chosen on held-out captions and the
+   general validation split only.
+Every stage before the course stage is cached in model/cache/ (git-ignored).
+
+    .venv/bin/python model/train.py --general DIR    # only the course stage, on a general model saved in DIR
 """
 import os
 
