@@ -353,7 +353,7 @@ class Decoder:
                              f"({MAX_IMAGE_PIXELS} pixels).")
         self.images += 1
         if self.images > MAX_IMAGES:
-            raise _too_large(f"이미지가 {MAX_IMAGES}개보다 많습니다. 채점기가 읽는 양을 넘습니다.",
+            raise _too_large(f"이미지가 {MAX_IMAGES}장보다 많습니다. 채점기가 읽는 양을 넘습니다.",
                              f"More than {MAX_IMAGES} images: more than the grader reads.")
         key = (width, height, digest)
         if key not in self._built:

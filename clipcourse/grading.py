@@ -228,7 +228,7 @@ def _refs(quiz):
         _fail(quiz, f"기준 답을 계산할 수 없습니다: {_STATE['error']}",
               f"The reference answers cannot be computed: {_STATE['error']}")
     if reference.data_digest() != _STATE["data_digest"]:
-        _fail(quiz, "채점 중에 강의 이미지 파일이 바뀌었습니다.", "The course images changed during the run.")
+        _fail(quiz, "채점 중에 강좌의 이미지 파일이 바뀌었습니다.", "The course images changed during the run.")
     return _STATE["refs"]
 
 
@@ -275,7 +275,7 @@ def _array(x, quiz, what, returned_by=None):
     """
     if returned_by and type(x) not in _TENSOR_TYPES:  # the visible test's words
         got = type(x).__name__
-        _fail(quiz, f"{what}은(는) model.{returned_by}가 돌려준 torch.Tensor여야 합니다 (지금 {got}). "
+        _fail(quiz, f"{what}은(는) model.{returned_by}가 반환한 torch.Tensor여야 합니다 (지금 {got}). "
                     "리스트라면 torch.cat으로 합치고, .numpy()는 빼세요.",
               f"{what} must be the torch.Tensor returned by model.{returned_by}, not {got}: join a list with "
               "torch.cat, and drop .numpy().")
@@ -306,10 +306,10 @@ def _shape_hint(got, shape):
     if len(got) == 2 and got == shape[::-1] and got != shape:
         return " 행과 열이 바뀌었습니다: .T(전치)를 빼세요.", " Rows and columns are swapped: drop the .T (transpose)."
     if math.prod(got) == math.prod(shape) and len(got) > len(shape):
-        return (" 차원이 더 있습니다: 나누어 구한 값은 torch.stack이 아니라 torch.cat으로 합치세요.",
+        return (" 축이 더 있습니다: 나누어 구한 값은 torch.stack이 아니라 torch.cat으로 합치세요.",
                 " It has extra dimensions: join parts with torch.cat, not torch.stack.")
     if math.prod(got) == math.prod(shape) and len(got) < len(shape):
-        return (" 크기 1인 차원이 빠졌습니다: [0]이나 squeeze()로 줄이지 말고 그대로 두세요.",
+        return (" 크기 1인 축이 빠졌습니다: [0]이나 squeeze()로 줄이지 말고 그대로 두세요.",
                 " A dimension of size 1 is missing: keep it, do not take [0] or squeeze().")
     return "", ""
 
@@ -500,12 +500,12 @@ def check_quiz3(images, image_filenames):
     n = len(refs.gallery_names)
     names = _basenames(image_filenames, n, quiz)
     if sorted(names) != sorted(refs.gallery_names):
-        _fail(quiz, f"image_filenames가 gallery 폴더의 이미지 {n}개와 다릅니다.",
+        _fail(quiz, f"image_filenames가 gallery 폴더의 이미지 {n}장과 다릅니다.",
               f"image_filenames are not the {n} gallery images.")
     if type(images) not in (list, tuple) or len(images) != n:
         now = f"항목 {len(images)}개" if type(images) in (list, tuple) else type(images).__name__
         now_en = _count_en(len(images)) if type(images) in (list, tuple) else f"a {type(images).__name__}"
-        _fail(quiz, f"images는 PIL 이미지 {n}개의 리스트여야 합니다 (지금 {now}).",
+        _fail(quiz, f"images는 PIL 이미지 {n}장의 리스트여야 합니다 (지금 {now}).",
               f"images must be a list of {n} PIL images (now {now_en}).")
     gallery = _STATE["data_dir"] / "gallery"
     for i, (image, name) in enumerate(zip(images, names)):
@@ -514,7 +514,7 @@ def check_quiz3(images, image_filenames):
         with Image.open(gallery / name) as im:
             expected = np.asarray(im.convert("RGB"))
         if not np.array_equal(np.asarray(image.convert("RGB")), expected):
-            _fail(quiz, f"images[{i}]가 image_filenames[{i}] ({name})의 그림이 아닙니다. 순서를 맞추세요.",
+            _fail(quiz, f"images[{i}]가 image_filenames[{i}] ({name})의 이미지가 아닙니다. 순서를 맞추세요.",
                   f"images[{i}] is not the picture in image_filenames[{i}] ({name}); keep both in the same order.")
 
 
@@ -529,7 +529,7 @@ def _normalised(arr, expected):
 
 
 def _normalised_message(what, function):
-    return (f"{what}이(가) 길이 1로 정규화되어 있습니다: 정규화하지 말고 model.{function}가 돌려준 값을 그대로 "
+    return (f"{what}이(가) 길이 1로 정규화되어 있습니다: 정규화하지 말고 model.{function}가 반환한 값을 그대로 "
             "저장하세요 (코사인 유사도는 나중에 따로 구합니다).",
             f"{what} is normalised to length 1: store what model.{function} returns, unchanged "
             "(the cosine similarity comes later).")
@@ -545,7 +545,7 @@ def check_quiz4(image_embeddings, image_filenames):
                                                   f" Embed all {n} images (at once, or in parts joined by torch.cat)."))
     names = _basenames(image_filenames, n, quiz)
     if sorted(names) != sorted(refs.gallery_names):
-        _fail(quiz, "image_filenames가 gallery 이미지 200개가 아니어서 비교할 수 없습니다.",
+        _fail(quiz, "image_filenames가 gallery 이미지 200장이 아니어서 비교할 수 없습니다.",
               "image_filenames are not the gallery images, so the embeddings cannot be checked.")
     row = {name: i for i, name in enumerate(refs.gallery_names)}
     expected = refs.gallery[[row[name] for name in names]].astype(np.float64)
@@ -560,7 +560,7 @@ def check_quiz4(image_embeddings, image_filenames):
                   "The rows of image_embeddings are not in the order of image_filenames: build images and "
                   "image_filenames in the same order and embed images in that order.")
         _fail(quiz, "image_embeddings가 같은 모델로 image_filenames 순서대로 임베딩한 값과 다릅니다. "
-                    "model.get_image_features가 돌려준 값을 그대로 저장하세요.",
+                    "model.get_image_features가 반환한 값을 그대로 저장하세요.",
               "image_embeddings differ from the embeddings of image_filenames (same order) under the same model: "
               "store what model.get_image_features returns.")
 
@@ -636,7 +636,7 @@ def _quiz6_mistake(answer, probe, first_answer, global_names):
         return ("입력이 달라도 같은 답입니다. 인자로 받은 text_embedding과 image_embeddings를 쓰세요",
                 "it is the same answer as for the first input: use the arguments text_embedding and image_embeddings")
     if named(0):
-        return ("첫 항목(인덱스 0)입니다: argmax(또는 topk)를 유사도가 이미지 수만큼 있는 차원에서 구하세요",
+        return ("첫 항목(인덱스 0)입니다: argmax(또는 topk)를 유사도가 이미지 수만큼 있는 축에서 구하세요",
                 "it is the first entry (index 0): take argmax (or topk) along the dimension that holds "
                 "one similarity per image")
     if any(named(i) for i in (right - 1, right + 1) if 0 <= i < len(names)):
@@ -649,21 +649,21 @@ def _quiz6_not_a_name(answer):
     """(Korean, English) for a top1_filename answer that is not a file name or path."""
     what = f"{type(answer).__name__}: {answer!r:.60}"
     if answer is None:
-        return ("top1_filename이 아무것도 돌려주지 않았습니다 (None). print가 아니라 return으로 파일 이름을 돌려주세요.",
+        return ("top1_filename이 아무것도 반환하지 않았습니다 (None). print가 아니라 return으로 파일 이름을 반환하세요.",
                 "top1_filename returned nothing (None): return the file name with return, not print.")
     integer = type(answer) is int or isinstance(answer, np.integer) \
         or type(answer) is np.ndarray and answer.ndim == 0 and answer.dtype.kind in "iu" \
         or type(answer) is torch.Tensor and answer.dim() == 0 and not answer.is_floating_point()
     if integer:
-        return (f"top1_filename이 인덱스({what})를 돌려주었습니다. 파일 이름 image_filenames[인덱스]를 돌려주세요 "
+        return (f"top1_filename이 인덱스({what})를 반환했습니다. 파일 이름 image_filenames[인덱스]를 반환하세요 "
                 "(텐서라면 .item()으로 숫자를 꺼내서).",
                 f"top1_filename returned an index ({what}): return the file name image_filenames[index] "
                 "(with .item() for a tensor).")
     if type(answer) in (list, tuple):
-        return (f"top1_filename이 {type(answer).__name__}를 돌려주었습니다 ({answer!r:.60}). 리스트가 아니라 "
-                "파일 경로 하나(문자열)를 돌려주세요.",
+        return (f"top1_filename이 {type(answer).__name__}를 반환했습니다 ({answer!r:.60}). 리스트가 아니라 "
+                "파일 경로 하나(문자열)를 반환하세요.",
                 f"top1_filename returned a {type(answer).__name__} ({answer!r:.60}): return one path (a str), not a list.")
-    return (f"top1_filename은 image_filenames의 항목이나 그 파일 이름을 돌려주어야 합니다 (지금 {what}).",
+    return (f"top1_filename은 image_filenames의 항목이나 그 파일 이름을 반환해야 합니다 (지금 {what}).",
             f"top1_filename must return an entry of image_filenames or its file name, got {what}.")
 
 
@@ -711,14 +711,14 @@ def check_quiz6(top1_filename):
                 " (image_filenames의 항목 또는 그 파일 이름). 인자로 받은 세 값과 코사인 유사도로 찾으세요.",
                 " (the entry of image_filenames or its file name): search with the three arguments and the "
                 "cosine similarity.")
-            _fail(quiz, f"top1_filename이 {got!r}를 돌려주었습니다. 주어진 텍스트 {reference.QUIZ5_TEXT!r}의 Top-1은 "
+            _fail(quiz, f"top1_filename이 {got!r}를 반환했습니다. 주어진 텍스트 {reference.QUIZ5_TEXT!r}의 Top-1은 "
                         f"{wanted}입니다{ko}",
                   f"top1_filename returned {got!r}; the Top-1 of the given text {reference.QUIZ5_TEXT!r} is "
                   f"{wanted}{en}")
         why = _quiz6_mistake(got, probe, first, probes[0][2])
         ko, en = why or ("인자로 받은 세 값과 코사인 유사도로 찾으세요",
                          "search with the three arguments and the cosine similarity")
-        _fail(quiz, f"다른 입력(채점용 예 {number})에서 top1_filename이 {os.path.basename(got)!r}를 돌려주었습니다. "
+        _fail(quiz, f"다른 입력(채점용 예 {number})에서 top1_filename이 {os.path.basename(got)!r}를 반환했습니다. "
                     f"Top-1은 {wanted}입니다: {ko}.",
               f"On another input (grading example {number}) top1_filename returned {os.path.basename(got)!r}, "
               f"the Top-1 is {wanted}: {en}.")
@@ -738,9 +738,9 @@ def check_quiz7(texts, number):
         rank = int(np.sum(row > row[refs.gallery_names.index(targets[number - 1])])) + 1
         ko, en = _language_hint(queries[number - 1:number])
         if not ko:
-            ko, en = (f" {number}번 그림에만 있는 특징(색, 모양, 종류)을 영어로 적어 보세요.",
+            ko, en = (f" {number}번 이미지에만 있는 특징(색, 모양, 종류)을 영어로 적어 보세요.",
                       f" Name in English what only picture {number} shows (colour, shape, kind).")
-        _fail(quiz, f"채점 모델에서 {queries[number - 1]!r}의 Top-1은 {number}번 그림이 아니라 {top1}입니다 "
-                    f"({number}번 그림은 {rank}위).{ko}",
+        _fail(quiz, f"채점 모델에서 {queries[number - 1]!r}의 Top-1은 {number}번 이미지가 아니라 {top1}입니다 "
+                    f"({number}번 이미지는 {rank}위).{ko}",
               f"Under the grading model the Top-1 of {queries[number - 1]!r} is {top1}, not picture {number} "
               f"(picture {number} ranks {rank}).{en}")

@@ -392,11 +392,13 @@ def test_no_cell_prints_warnings_or_anything_red(key):
 
 
 @pytest.mark.parametrize("key", sorted(LECTURES))
-def test_one_name_for_the_course_model_and_pictures_are_drawings(key):
+def test_one_name_for_the_course_model_and_images_are_never_photos(key):
+    """A few of the glossary's rules, kept as the lecture notebooks' own check; tests/test_glossary.py checks every
+    rule of notebooks/GLOSSARY.md on every Korean text of the course."""
     text = markdown(nbformat.read(NOTEBOOKS / LECTURES[key], as_version=4))
     assert "오프라인 CLIP" not in text, "call the offline model 강좌용 CLIP everywhere"
     assert "Top-3이" not in text and "3와" not in text, "particles: Top-3가 (탑 쓰리), Example 3과"
-    assert not re.search(r"(고양이|강아지) 사진(?! 검출하기)", text), "the course images are drawings: 그림, not 사진"
+    assert not re.search(r"(고양이|강아지) 사진(?! 검출하기)", text), "the course images are 이미지, never 사진 (GLOSSARY.md)"
 
 
 def test_03_sends_quiz_2_to_the_running_dogs():

@@ -134,7 +134,8 @@ def test_quiz_answers_appear_nowhere_a_student_is_sent():
     package, the released quizzes, the lecture notebooks or the READMEs."""
     answers = [check_quizzes.quiz2_query()] + check_quizzes.quiz7_texts()
     places = [*(qc.ROOT / "clipcourse").rglob("*.py"), *(qc.ROOT / "release").rglob("*.ipynb"),
-              *(qc.ROOT / "notebooks").rglob("*.ipynb"), qc.ROOT / "README.md", qc.ROOT / "data" / "README.md"]
+              *(qc.ROOT / "notebooks").rglob("*.ipynb"), qc.ROOT / "notebooks" / "GLOSSARY.md", qc.ROOT / "README.md",
+              qc.ROOT / "README.ko.md", qc.ROOT / "data" / "README.md"]
     leaks = [f"{path.relative_to(qc.ROOT)}: {answer!r}" for path in places if path.is_file()
              for answer in answers if answer.lower() in path.read_text(encoding="utf-8").lower()]
     assert len(places) > 10 and not leaks, f"quiz answers where students look: {leaks}"
@@ -637,7 +638,7 @@ def test_visible_quiz2_and_quiz7_say_the_query_is_korean():
     message = visible_hint("quiz_guess", "quiz7_3_test", texts=korean[:2] + [""] + korean[3:], top1_files=targets,
                            target_files=targets)
     assert "빈 문자열이 없는" in message and "5 non-empty strings" in message
-    assert "(그림 1~5 순서; 지금 list, 항목 4개)" in visible_hint("quiz_guess", "quiz7_3_test", texts=korean[:4])
+    assert "(이미지 1~5 순서; 지금 list, 항목 4개)" in visible_hint("quiz_guess", "quiz7_3_test", texts=korean[:4])
     assert "now a str)" in visible_hint("quiz_guess", "quiz7_3_test", texts="a, b, c, d, e")
     assert "texts is not defined yet" in visible_hint("quiz_guess", "quiz7_4_test")
     assert "top1_files is not defined yet: the answer cell did not run" in \
