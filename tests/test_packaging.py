@@ -2,6 +2,7 @@
 autograder, the course's data/ and its offline CLIP, and finds them without a checkout (a class
 hub's kernels import it from the hub's venv). `pip install -e .` keeps using the checkout's files."""
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -11,8 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_wheel_carries_data_model_and_autograder(tmp_path):
+    copy = tmp_path / "src"   # built from a copy: the checkout gets no build/ folder
+    copy.mkdir()
+    for name in ("pyproject.toml", "clipcourse", "autograder", "data", "model/course-clip"):
+        (shutil.copytree if (ROOT / name).is_dir() else shutil.copy)(ROOT / name, copy / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path / "wheel"), str(ROOT)], check=True, cwd=tmp_path)
+                    "-w", str(tmp_path / "wheel"), str(copy)], check=True, cwd=tmp_path)
     wheel = next((tmp_path / "wheel").glob("clipcourse-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     manifest = (ROOT / "data" / "manifest.csv").read_text().splitlines()[1:]
