@@ -27,6 +27,7 @@ def main(argv=None):
     commands.add_parser("remove", help="stop, then delete the hub's users, their homes and the prefix")
     demo = commands.add_parser("demo", help="a class of simulated students through the hub")
     demo.add_argument("--assignment", default="quiz_cosine")
+    demo.add_argument("--students", default=None, help="comma-separated roster students (default: all)")
     grade = commands.add_parser("grade", help="collect, boxed grading, hand back, release feedback")
     grade.add_argument("assignment")
     bench = commands.add_parser("bench", help="30 simulated students at once")
@@ -53,7 +54,7 @@ def main(argv=None):
         elif args.command in ("demo", "grade"):
             from . import classroom
             if args.command == "demo":
-                classroom.demo(args.assignment)
+                classroom.demo(args.assignment, args.students.split(",") if args.students else None)
             else:
                 classroom.grade(args.assignment)
         elif args.command == "bench":

@@ -110,14 +110,13 @@ def build_venv(log):
         for name in S.PACKAGE_FILES:
             (shutil.copytree if (S.REPO / name).is_dir() else shutil.copy)(S.REPO / name, Path(copy) / name)
         run([*pip, "install", "--no-deps", "--force-reinstall", "--no-build-isolation", copy])
-    make_world_readable(S.PREFIX, S.VENV)
+    make_world_readable(S.VENV)
     stamp.write_text(fingerprint)
 
 
 def make_world_readable(*folders):
-    for folder in folders:
-        os.chmod(folder, 0o755)
-    run(["chmod", "-R", "a+rX,go-w", folders[-1]])
+    """Every user runs the venv and reads the site config; nobody but root writes them."""
+    run(["chmod", "-R", "a+rX,go-w", *folders])
 
 
 def install_proxy(log):
@@ -203,6 +202,20 @@ def create_users(roster, log):
     return printed
 
 
+def readable_by_others(path):
+    """True when users other than the owner can read ``path`` (every folder above it enterable)."""
+    path = Path(path)
+    return bool(path.stat().st_mode & stat.S_IROTH) and all(p.stat().st_mode & stat.S_IXOTH for p in path.parents)
+
+
+def warn_about_checkout(log):
+    """The checkout's source/ holds the hidden tests: students must not read it either."""
+    exposed = [p for p in sorted((S.REPO / "source").glob("*/*.ipynb")) if readable_by_others(p)]
+    if exposed:
+        log(f"WARNING: students can read {exposed[0]} (hidden tests) in this checkout: "
+            f"chmod 700 {S.REPO} or keep the checkout in a folder only you can enter (hub/README.md)")
+
+
 def check_modes(roster, course):
     """Trap 2, checked rather than assumed: every home and the course folder must be closed to others."""
     wrong = [str(p) for p in [Path(pwd.getpwnam(n).pw_dir) for _, n, _ in roster] + [course]
@@ -272,31 +285,36 @@ def write_site_config(log):
                {"disabledExtensions": {name: True for name in S.INSTRUCTOR_LAB_PLUGINS}})
     write_json(S.SITE_JUPYTER / "jupyter_server_config.json",
                {"ServerApp": {"jpserver_extensions": {name: False for name in S.INSTRUCTOR_SERVER_EXTENSIONS}}})
-    make_world_readable(S.SITE_JUPYTER)
+    # JupyterLab's "official Jupyter news?" pop-up would ask every student on their first login.
+    settings_dir = S.VENV / "share" / "jupyter" / "lab" / "settings"
+    settings_dir.mkdir(parents=True, exist_ok=True)
+    write_json(settings_dir / "overrides.json",
+               {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}})
+    make_world_readable(S.SITE_JUPYTER, settings_dir)
     log(f"site config: {S.SITE_JUPYTER} (course {S.COURSE_ID}, Execute.timeout {timeouts.get('timeout')} s)")
 
 
 INSTRUCTOR_NBGRADER_CONFIG = '''\
-# Written by `make hub` (hub/setup.py). The formgrader reads the course's settings only through here.
-from nbconvert.preprocessors import Preprocessor
+# Written by `make hub` (hub/prepare.py). The formgrader reads the course's settings only through here.
+from nbgrader.converters.autograde import Autograde
+from nbgrader.converters.generate_feedback import GenerateFeedback
 
 c = get_config()  # noqa: F821
 load_subconfig({course_config!r})  # noqa: F821
 c.CourseDirectory.root = {course!r}
 
 
-class UseTheBoxedGrader(Preprocessor):
+def use_the_boxed_grader(converter, *args, **kwargs):
     """Stock autograde runs student code as you, next to the gradebook and source/, and stock
     generate_feedback copies the hidden tests into every student's feedback (nbgrader #917/#1363).
-    On this hub grading is `make hub-grade` (collect, the boxed grader, release_feedback)."""
+    On this hub grading is `make hub-grade` (collect, the boxed grader, release_feedback). Refused
+    before nbgrader touches anything (with --force it would first delete the existing outputs)."""
+    raise RuntimeError("on this hub, grade with `make hub-grade ASSIGNMENT=...` as root (hub/README.md): "
+                       "nbgrader's own autograde and generate_feedback are switched off")
 
-    def preprocess(self, nb, resources):
-        raise RuntimeError("on this hub, grade with `make hub-grade ASSIGNMENT=...` as root (hub/README.md): "
-                           "nbgrader's own autograde and generate_feedback are switched off")
 
-
-c.Autograde.sanitize_preprocessors = [UseTheBoxedGrader]
-c.GenerateFeedback.preprocessors = [UseTheBoxedGrader]
+Autograde.start = use_the_boxed_grader
+GenerateFeedback.start = use_the_boxed_grader
 '''
 
 
@@ -348,5 +366,6 @@ def set_up(port=S.PORT, ip=S.LOOPBACK, ssl_cert=None, ssl_key=None, roster_path=
     write_site_config(log)
     course = set_up_course(roster, log)
     check_modes(roster, course)
+    warn_about_checkout(log)
     write_hub_state(roster, port, ip, ssl_cert, ssl_key)
     return roster, course, passwords

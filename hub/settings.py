@@ -12,7 +12,7 @@ HUB_DIR = REPO / "hub"
 
 # ---- where things live ------------------------------------------------------------------------
 PREFIX = Path(os.environ.get("CLIP_HUB_PREFIX", "/opt/clip-hub"))
-VENV = PREFIX / "venv"                      # the hub's and every user's Python (mode 755: users run it)
+VENV = Path(os.environ.get("CLIP_HUB_VENV", PREFIX / "venv"))                     # the hub's and every user's Python (mode 755: users run it)
 PROXY_DIR = PREFIX / "proxy"                # npm's configurable-http-proxy
 STATE = PREFIX / "state"                    # root only (700): hub database, secrets, logs, pid files
 EXCHANGE = PREFIX / "exchange"              # nbgrader's exchange root (1777, as nbgrader asks)
