@@ -181,9 +181,11 @@ def grade(assignment, log=print):
     course = course_folder(instructor())
     started = time.monotonic()
     nbgrader_as_instructor("collect", assignment, "--update")
+    S.GRADING_TMP.mkdir(exist_ok=True)
+    S.GRADING_TMP.chmod(0o711)
     run([S.VENV / "bin" / "python", "-m", "autograder", "grade", "submitted", "--assignment", assignment,
          "--course", course], cwd=course,
-        env={"PATH": f"{S.VENV}/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/root",
+        env={"PATH": f"{S.VENV}/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/root", "TMPDIR": str(S.GRADING_TMP),
              "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     hand_back(course, assignment)
     nbgrader_as_instructor("release_feedback", assignment)

@@ -17,6 +17,10 @@ PROXY_DIR = PREFIX / "proxy"                # npm's configurable-http-proxy
 STATE = PREFIX / "state"                    # root only (700): hub database, secrets, logs, pid files
 EXCHANGE = PREFIX / "exchange"              # nbgrader's exchange root (1777, as nbgrader asks)
 SITE_JUPYTER = VENV / "etc" / "jupyter"     # "site-wide": read by every Jupyter process of this venv
+# The boxed grader's job folders (TMPDIR while grading). In /tmp they are world-readable while a job runs
+# (its boxed kernel's uid must reach them) and hold a copy of the gradebook, hidden tests included: here
+# the parent is 711, so no student can list it to find a job folder's random name.
+GRADING_TMP = PREFIX / "grading"
 
 # ---- pinned versions: Python packages in hub/requirements.txt, the proxy in hub/package.json (+ lock) ----
 PYTHON_VERSION = (3, 11)                    # the course's wheels (torch cp311) and requires-python

@@ -231,6 +231,10 @@ for path in closed:
 found, scanned = [], 0
 for top in {json.dumps([str(home), str(graded.prefix), "/tmp", "/var/tmp", "/home", "/srv"])}:
     for folder, dirs, files in os.walk(top):
+        if folder == "/tmp":
+            # job folders of the boxed grader run by someone else on this machine (a shared development
+            # machine runs the autograder's own tests): the hub grades under its own 711 folder (below)
+            dirs[:] = [d for d in dirs if not (d.startswith("ag-") and os.stat(os.path.join(folder, d)).st_uid == 0)]
         if folder.startswith({str(graded.venv)!r}):
             dirs[:] = []   # the installed packages: no notebook of source/ is in them (checked below)
             continue
@@ -250,6 +254,11 @@ print(json.dumps({{"opened": opened, "found": found, "scanned": scanned}}))
     assert result["opened"] == [], f"a student could open {result['opened']}"
     assert result["found"] == [], f"hidden-test lines readable by a student: {result['found'][:5]}"
     assert result["scanned"] > 5, result
+    # the hub's grading folder (TMPDIR of the boxed grader): nobody else can list it
+    grading = graded.prefix / "grading"
+    assert grading.stat().st_mode & 0o777 == 0o711 and grading.stat().st_uid == 0
+    assert graded.as_student(student, f"import os\ntry:\n    os.listdir({str(grading)!r}); print('listed')\n"
+                                       "except PermissionError:\n    print('refused')").strip() == "refused"
     # the installed course package carries no notebook of source/ at all
     site = next((graded.venv / "lib").glob("python3*/site-packages"))
     assert not list(site.glob("clipcourse*/**/*.ipynb")) and not list(site.glob("autograder/**/*.ipynb"))
