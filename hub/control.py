@@ -38,10 +38,14 @@ def read_pid(name):
 
 def start(log=print, timeout=120):
     """JupyterHub (which starts the proxy) in the background, its log in <prefix>/state/jupyterhub.log."""
-    if read_pid("jupyterhub.pid"):
-        log(f"hub: already running (pid {read_pid('jupyterhub.pid')})")
-        return
     state = hub_state()
+    running_with = S.STATE / "hub.running.json"   # the state the running hub was started with
+    if read_pid("jupyterhub.pid"):
+        changed = not running_with.is_file() or json.loads(running_with.read_text()) != state
+        log(f"hub: already running (pid {read_pid('jupyterhub.pid')})"
+            + ("; the roster or options changed: `make hub-stop && make hub` applies them" if changed else ""))
+        return
+    running_with.write_text(json.dumps(state))
     logfile = open(S.STATE / "jupyterhub.log", "ab")
     env = {"PATH": f"{S.VENV}/bin:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/root",
            "CLIP_HUB_STATE": str(S.STATE)}
