@@ -138,14 +138,27 @@ def klass():
         started = time.monotonic()
         klass.setup_output = klass.hub("up", "--roster", str(roster_file), "--port", str(port)).stdout
         klass.setup_seconds = time.monotonic() - started
+        uids = {pwd.getpwnam(n).pw_uid for _, n, _ in roster}
+        hub_pid = int((prefix / "state" / "jupyterhub.pid").read_text())
         yield klass
     finally:
         done = klass.hub("remove", check=False)
+        if "uids" in locals():   # `make hub-stop` (inside remove) ended the hub and every process of its users
+            assert not Path(f"/proc/{hub_pid}").exists(), "the hub still runs"
+            left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _uid_of(p) in uids]
+            assert not left, f"processes of the hub's users left behind: {left}"
         leftovers = [n for _, n, _ in roster if _user_exists(n)]
         assert not leftovers, f"users left behind: {leftovers}\n{done.stdout}{done.stderr}"
         assert not prefix.exists(), f"{prefix} left behind"
         for _, name, _ in roster:
             assert not Path("/home", name).exists(), f"/home/{name} left behind"
+
+
+def _uid_of(proc):
+    try:
+        return proc.stat().st_uid
+    except OSError:
+        return None
 
 
 def _lower(headers):
