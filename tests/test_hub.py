@@ -437,3 +437,26 @@ def _logged_in(browser, origin, user, password):
     page.click("input[type=submit], button[type=submit]")
     page.wait_for_selector(".jp-DirListing-content", timeout=180_000)
     return page
+
+
+# ---- no root needed -------------------------------------------------------------------------------------
+
+def test_listening_beyond_loopback_needs_tls(tmp_path):
+    """Passwords cross the network: another address without a certificate and key is refused, first thing."""
+    with pytest.raises(prepare.SetupError, match="needs TLS"):
+        prepare.set_up(port=free_ports(), ip="0.0.0.0", roster_path=tmp_path / "none.txt")
+    state = {"ip": "0.0.0.0", "port": 8000, "ssl_cert": "/c.pem", "ssl_key": "/k.pem"}
+    from hub.control import base_url
+    assert base_url(state) == "https://127.0.0.1:8000"
+
+
+def test_roster_errors_name_the_line(tmp_path):
+    roster = tmp_path / "roster.txt"
+    roster.write_text("instructor teach1\nstudent Bad!Name\n")
+    with pytest.raises(prepare.SetupError, match=r"roster.txt:2: 'Bad!Name'"):
+        prepare.read_roster(roster)
+    roster.write_text("student s1\nstudent s2\n")
+    with pytest.raises(prepare.SetupError, match="exactly one 'instructor'"):
+        prepare.read_roster(roster)
+    roster.write_text("# a class\ninstructor t1 secret\nstudent s1\n")
+    assert prepare.read_roster(roster) == [("instructor", "t1", "secret"), ("student", "s1", None)]
