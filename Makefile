@@ -6,7 +6,8 @@ READY  := $(VENV)/.ready
 # Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes train evaluate real-size bench-real
+.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes train evaluate real-size bench-real \
+        hub hub-stop hub-remove hub-demo hub-grade bench-hub
 
 venv: $(READY)
 
@@ -81,3 +82,35 @@ lab: $(READY)
 
 clean-venv:
 	rm -rf $(VENV)
+
+# A class on a local JupyterHub (hub/README.md; Linux, as root). `make hub` builds the hub's own environment
+# under HUB_PREFIX from a Python every user can run, creates the roster's users, the course folder and the
+# exchange, and starts the hub on 127.0.0.1:8000. HUB_ARGS passes options, e.g.
+# HUB_ARGS="--roster my-class.txt --port 8100" or, to listen elsewhere (TLS required):
+# HUB_ARGS="--ip 0.0.0.0 --ssl-cert /etc/ssl/hub.crt --ssl-key /etc/ssl/hub.key".
+HUB_PYTHON ?= /usr/bin/python3
+HUB_PREFIX ?= /opt/clip-hub
+HUB_ARGS   ?=
+HUB_RUN     = CLIP_HUB_PREFIX=$(HUB_PREFIX) $(HUB_PREFIX)/venv/bin/python -m hub
+hub:
+	CLIP_HUB_PREFIX=$(HUB_PREFIX) $(HUB_PYTHON) -m hub up $(HUB_ARGS)
+
+hub-stop:
+	CLIP_HUB_PREFIX=$(HUB_PREFIX) $(HUB_PYTHON) -m hub stop
+
+# Stops the hub, then deletes the users it created (with their homes) and HUB_PREFIX.
+hub-remove:
+	CLIP_HUB_PREFIX=$(HUB_PREFIX) $(HUB_PYTHON) -m hub remove
+
+# Simulated students through the running hub: release, fetch, submit, collect, boxed grading, feedback.
+hub-demo:
+	$(HUB_RUN) demo
+
+# The hub's one way to grade: collect, the boxed grader (root), hand back, release_feedback.
+ASSIGNMENT ?= quiz_cosine
+hub-grade:
+	$(HUB_RUN) grade $(ASSIGNMENT)
+
+# 30 simulated students at once on the running hub (a bench, not a test; writes build/bench-hub.json).
+bench-hub:
+	$(HUB_RUN) bench
