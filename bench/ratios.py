@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from clipcourse.models import features
+
 from .common import OFFLINE, OUT, ROOT, machine, model_facts, model_folder, say, write_json
 
 BATCH_SIZES = (8, 16, 32, 64)  # the raw call's sweep (on 64 images)
@@ -126,7 +128,7 @@ def embed(folder, repeats):
                 with parts["processor"]:
                     inputs = processor(images=images[start:start + batch_size], return_tensors="pt", padding=True)
                 with parts["model"]:
-                    out.append(model.get_image_features(**inputs))
+                    out.append(features(model.get_image_features(**inputs)))
         loop.parts = parts
         return torch.cat(out)
 
@@ -135,7 +137,7 @@ def embed(folder, repeats):
 
     def raw(pixels, batch_size):
         with torch.inference_mode():
-            return torch.cat([model.get_image_features(pixel_values=pixels[s:s + batch_size])
+            return torch.cat([features(model.get_image_features(pixel_values=pixels[s:s + batch_size]))
                               for s in range(0, len(pixels), batch_size)])
 
     def threads(n, func, *args):

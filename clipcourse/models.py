@@ -103,6 +103,16 @@ def _offline_mode() -> bool:
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+def features(out):
+    """The ``(N, 512)`` embedding tensor from ``get_image_features`` / ``get_text_features`` on either major.
+
+    transformers 4.x returns the tensor itself; 5.x returns a ``BaseModelOutputWithPooling`` that holds it in
+    ``.pooler_output``. The lecture and quiz cells write the same line out:
+    ``getattr(features, "pooler_output", features)``.
+    """
+    return getattr(out, "pooler_output", out)
+
+
 def load_clip(name: str = None):
     """``(model, processor, name)`` for chores (demo, reference answers); notebooks load explicitly."""
     name = name or choose_model()

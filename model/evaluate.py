@@ -27,6 +27,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
 from clipcourse import check_quizzes, data, demo  # noqa: E402 (after the path set-up, like train.py's imports)
+from clipcourse.models import features  # noqa: E402
 from train import recall_at  # noqa: E402
 EVAL_SETS = HERE / "eval-sets.json"
 RESULTS = HERE / "eval-results.json"
@@ -64,7 +65,7 @@ class HFEncoder:
         out = []
         for i in range(0, len(texts), batch):
             inputs = self.processor(text=texts[i:i + batch], return_tensors="pt", padding=True)
-            out.append(F.normalize(self.model.get_text_features(**inputs), dim=-1))
+            out.append(F.normalize(features(self.model.get_text_features(**inputs)), dim=-1))
         return torch.cat(out)
 
 

@@ -44,7 +44,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from clipcourse.models import features  # noqa: E402 (the embedding on transformers 4.x and 5.x)
 OUT = HERE / "course-clip"
 CACHE = HERE / "cache"
 
@@ -178,7 +179,7 @@ def embed_student_images(model, pixels_uint8, batch=256):
     out = []
     with torch.no_grad():
         for i in range(0, len(pixels_uint8), batch):
-            out.append(F.normalize(model.get_image_features(pixel_values=to_pixels(pixels_uint8[i:i + batch])), dim=-1))
+            out.append(F.normalize(features(model.get_image_features(pixel_values=to_pixels(pixels_uint8[i:i + batch]))), dim=-1))
     return torch.cat(out)
 
 
@@ -187,7 +188,7 @@ def embed_student_texts(model, tok, texts, batch=512):
     with torch.no_grad():
         for i in range(0, len(texts), batch):
             ids, mask = tokenize(tok, texts[i:i + batch], 77)
-            out.append(F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1))
+            out.append(F.normalize(features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1))
     return torch.cat(out)
 
 
@@ -265,7 +266,7 @@ def train_student(cfg, data, args, log):
             keep = args.patch_keep if ep < args.epochs - args.full_epochs else 1.0
             pooled = pooled_image_state(model, x, keep, gen)
             img = F.normalize(model.visual_projection(pooled), dim=-1)
-            txt_all = F.normalize(model.get_text_features(input_ids=ids, attention_mask=mask), dim=-1)
+            txt_all = F.normalize(features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
             txt, txt_extra = txt_all[:len(idx)], txt_all[len(idx):]
             l_clip = clip_loss(img, txt, model.logit_scale)
             l_img = (1 - (img * img_target[idx]).sum(-1)).mean()
