@@ -98,7 +98,7 @@ def embed(folder, repeats):
     cores = os.cpu_count() or 1
     thread_counts = sorted({1, default_threads, cores})
     model = CLIPModel.from_pretrained(folder).eval()
-    processor = CLIPProcessor.from_pretrained(folder, use_fast=False)  # as the notebooks load it
+    processor = CLIPProcessor.from_pretrained(folder, backend="pil")  # as the notebooks load it
     paths = data.gallery_paths()
 
     def decode():

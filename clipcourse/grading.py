@@ -136,7 +136,7 @@ def _silence_library_noise():
     """Known library chatter on stderr would score a test cell 0; the tests' own output stays.
 
     transformers' own logger is left alone: loading CLIP prints nothing once the processor is loaded
-    with ``use_fast=False`` (models.load_processor, and the notebooks' visible cells).
+    with ``backend="pil"`` (models.load_processor, and the notebooks' visible cells).
     """
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # else a fork after tokenizing prints to stderr
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

@@ -54,7 +54,7 @@ class HFEncoder:
     def __init__(self, model_dir):
         from transformers import CLIPModel, CLIPProcessor
         self.model = CLIPModel.from_pretrained(model_dir).eval()
-        self.processor = CLIPProcessor.from_pretrained(model_dir, use_fast=False)   # as the lecture loads it, no warning
+        self.processor = CLIPProcessor.from_pretrained(model_dir, backend="pil")   # as the lecture loads it, no warning
 
     def embed_images(self, images):
         """Unit-length image embeddings, in batches with a progress bar (the demo's own helper)."""

@@ -318,6 +318,9 @@ def save_checkpoint(model, out_dir, processor_src, fp16=True):
     processor.image_processor.crop_size = {"height": size, "width": size}
     to_save = copy.deepcopy(model).half() if fp16 else model
     to_save.save_pretrained(out_dir, safe_serialization=True)
+    config = json.loads((out_dir / "config.json").read_text())
+    config["dtype"] = "float32"   # float16 on disk only: transformers 5.x loads in the config's dtype
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor.save_pretrained(out_dir)
     for f in out_dir.iterdir():   # readable by the grader's sandbox user, whatever the umask
         f.chmod(0o644)

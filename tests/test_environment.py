@@ -28,7 +28,7 @@ def test_installed_version_is_the_pinned_one(package, pinned):
 
 def test_the_pins_the_design_asks_for():
     pinned = dict(pins())
-    assert pinned["torch"] == "2.13.0" and pinned["transformers"] == "4.57.6" and pinned["nbgrader"] == "0.9.6"
+    assert pinned["torch"] == "2.13.0" and pinned["transformers"].startswith("5.") and pinned["nbgrader"] == "0.9.6"
     assert pinned["jupyterlab"].startswith("4.")
 
 

@@ -172,11 +172,11 @@ def _printed(cell):
 @pytest.mark.parametrize("folder", ["source", "release"])
 @pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
 def test_quiz_cells_load_the_processor_as_the_lecture_does(folder, assignment):
-    """The lecture's call stays visible, with the lecture notebooks' use_fast=False (lecture 01 says why)."""
+    """The lecture's call stays visible, with the lecture notebooks' backend="pil" (lecture 01 says why)."""
     nb = qc.read(qc.notebook_path(qc.ROOT / folder, assignment))
     calls = [m.group(1) for c in nb.cells if c.cell_type == "code" for m in PROCESSOR_CALL.finditer(c.source)]
-    assert calls == (["model_name, use_fast=False"] if assignment in grading.NEEDS_REFERENCES else []), \
-        f"{folder}/{assignment}: load the processor once, as CLIPProcessor.from_pretrained(model_name, use_fast=False)"
+    assert calls == (['model_name, backend="pil"'] if assignment in grading.NEEDS_REFERENCES else []), \
+        f"{folder}/{assignment}: load the processor once, as CLIPProcessor.from_pretrained(model_name, backend=\"pil\")"
 
 
 def test_the_course_code_loads_processors_in_one_place():
@@ -186,7 +186,7 @@ def test_the_course_code_loads_processors_in_one_place():
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if re.search(r"(CLIPProcessor|AutoProcessor|AutoImageProcessor|CLIPImageProcessor)\.from_pretrained", line)]
     assert not calls, f"load processors with clipcourse.models.load_processor: {calls}"
-    assert "use_fast=False" in inspect.getsource(models.load_processor)
+    assert 'backend="pil"' in inspect.getsource(models.load_processor)
 
 
 def test_each_quizs_model_loading_cell_prints_no_warning(tmp_path):
