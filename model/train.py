@@ -322,6 +322,10 @@ def save_checkpoint(model, out_dir, processor_src, fp16=True):
     config["dtype"] = "float32"   # float16 on disk only: transformers 5.x loads in the config's dtype
     (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor.save_pretrained(out_dir)
+    processor.image_processor.to_json_file(out_dir / "preprocessor_config.json")   # 5.x writes processor_config.json only
+    for name in ("vocab.json", "merges.txt"):   # transformers 4.x's tokenizer reads these; 5.x writes tokenizer.json only
+        if not (out_dir / name).exists():
+            (out_dir / name).write_bytes((Path(processor_src) / name).read_bytes())
     for f in out_dir.iterdir():   # readable by the grader's sandbox user, whatever the umask
         f.chmod(0o644)
     return out_dir

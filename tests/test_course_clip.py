@@ -140,6 +140,10 @@ def test_training_loop_smoke(tmp_path):
     reloaded = CLIPModel.from_pretrained(out).eval()
     processor = CLIPProcessor.from_pretrained(out)
     assert next(reloaded.parameters()).dtype == torch.float32
+    # the folder loads on both majors: float32 in config.json (5.x loads the config's dtype), and the files
+    # transformers 4.x reads, which 5.x's processor.save_pretrained no longer writes
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float32"
+    assert all((out / name).is_file() for name in ("preprocessor_config.json", "vocab.json", "merges.txt"))
     inputs = processor(text=["a red square"], images=[Image.new("RGB", (64, 64), "red")], return_tensors="pt", padding=True)
     with torch.no_grad():
         a = features(model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]))
