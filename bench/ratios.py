@@ -148,7 +148,7 @@ def embed(folder, repeats):
             torch.set_num_threads(default_threads)
 
     with torch.no_grad():  # warm-up: the first calls allocate
-        model.get_image_features(**processor(images=images[:8], return_tensors="pt"))
+        features(model.get_image_features(**processor(images=images[:8], return_tensors="pt")))
     lecture()
     batch = lecture.batch_size or 32
 
