@@ -19,10 +19,11 @@ for pin in $OTHER_PINS; do grep -qx "$pin" build/requirements-other.txt || { ech
 test -x "$PY" || python3 -m venv "$VENV"
 "$PY" -m pip install --quiet --upgrade pip
 "$PY" -m pip install --quiet -r build/requirements-other.txt
+"$PY" -m pip install --quiet --no-deps --no-build-isolation -e .   # as the Makefile does: the grader's helper runs python -I
 echo "other-transformers: $("$PY" -c 'import transformers, torch; print("transformers", transformers.__version__, "torch", torch.__version__)')"
 
-# the worktree's clipcourse, not an installed copy; offline like make test; nbgrader's kernels are this venv's
-export PYTHONPATH="$PWD" HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PATH="$PWD/$VENV/bin:$PATH"
+# offline like make test; nbgrader's kernels are this venv's
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PATH="$PWD/$VENV/bin:$PATH"
 
 # 1. the course CLIP's embeddings and token ids equal the committed fixture (the pinned major passes the same test)
 # 2. every source/ quiz solution passes nbgrader validate (quiz_topk and quiz_guess xfail only where the model
