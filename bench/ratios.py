@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from clipcourse.models import features
+
 from .common import OFFLINE, OUT, ROOT, machine, model_facts, model_folder, say, write_json
 
 BATCH_SIZES = (8, 16, 32, 64)  # the raw call's sweep (on 64 images)
@@ -96,7 +98,7 @@ def embed(folder, repeats):
     cores = os.cpu_count() or 1
     thread_counts = sorted({1, default_threads, cores})
     model = CLIPModel.from_pretrained(folder).eval()
-    processor = CLIPProcessor.from_pretrained(folder, use_fast=False)  # as the notebooks load it
+    processor = CLIPProcessor.from_pretrained(folder, backend="pil")  # as the notebooks load it
     paths = data.gallery_paths()
 
     def decode():
@@ -126,7 +128,7 @@ def embed(folder, repeats):
                 with parts["processor"]:
                     inputs = processor(images=images[start:start + batch_size], return_tensors="pt", padding=True)
                 with parts["model"]:
-                    out.append(model.get_image_features(**inputs))
+                    out.append(features(model.get_image_features(**inputs)))
         loop.parts = parts
         return torch.cat(out)
 
@@ -135,7 +137,7 @@ def embed(folder, repeats):
 
     def raw(pixels, batch_size):
         with torch.inference_mode():
-            return torch.cat([model.get_image_features(pixel_values=pixels[s:s + batch_size])
+            return torch.cat([features(model.get_image_features(pixel_values=pixels[s:s + batch_size]))
                               for s in range(0, len(pixels), batch_size)])
 
     def threads(n, func, *args):
@@ -146,7 +148,7 @@ def embed(folder, repeats):
             torch.set_num_threads(default_threads)
 
     with torch.no_grad():  # warm-up: the first calls allocate
-        model.get_image_features(**processor(images=images[:8], return_tensors="pt"))
+        features(model.get_image_features(**processor(images=images[:8], return_tensors="pt")))
     lecture()
     batch = lecture.batch_size or 32
 

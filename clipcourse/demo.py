@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import data, plots
-from .models import load_clip
+from .models import features, load_clip
 
 DEFAULT_QUERY = "a red car"
 BATCH = 32
@@ -26,7 +26,7 @@ def embed_images(model, processor, images, batch=BATCH, desc="embedding images")
         # one batch needs no bar (a saved notebook would show it stuck at 0%, e.g. in nbgrader feedback)
         for start in tqdm(range(0, len(images), batch), desc=desc, unit="batch", disable=len(images) <= batch):
             inputs = processor(images=images[start:start + batch], return_tensors="pt", padding=True)
-            chunks.append(model.get_image_features(**inputs))
+            chunks.append(features(model.get_image_features(**inputs)))
     return torch.cat(chunks)
 
 
@@ -36,7 +36,7 @@ def search(query, k=5, out="demo-output/topk.png"):
     images = data.load_images(paths)
     image_embeddings = embed_images(model, processor, images)
     with torch.no_grad():
-        text_embedding = model.get_text_features(**processor(text=[query], return_tensors="pt", padding=True))
+        text_embedding = features(model.get_text_features(**processor(text=[query], return_tensors="pt", padding=True)))
     similarities = torch.nn.functional.cosine_similarity(text_embedding, image_embeddings)
     top = similarities.topk(k)
 

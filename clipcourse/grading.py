@@ -136,7 +136,7 @@ def _silence_library_noise():
     """Known library chatter on stderr would score a test cell 0; the tests' own output stays.
 
     transformers' own logger is left alone: loading CLIP prints nothing once the processor is loaded
-    with ``use_fast=False`` (models.load_processor, and the notebooks' visible cells).
+    with ``backend="pil"`` (models.load_processor, and the notebooks' visible cells).
     """
     os.environ["TOKENIZERS_PARALLELISM"] = "false"  # else a fork after tokenizing prints to stderr
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -269,10 +269,16 @@ def _leaf(x, quiz, what):
 def _array(x, quiz, what, returned_by=None):
     """The student's value as a fresh float64 numpy array; exact library types only (no subclasses that lie).
 
-    ``returned_by`` (quizzes 4 and 5: "get_image_features"): the answer is the tensor that model method returns,
-    as the statement and the visible test say; else (quiz 1) a tensor, a numpy array or a (nested) list or tuple
+    ``returned_by`` (quizzes 4 and 5: "get_image_features"): the answer is the embedding tensor that model method
+    returns (on transformers 5.x its ``.pooler_output``, taken with lecture 01's getattr line), as the statement and
+    the visible test say; else (quiz 1) a tensor, a numpy array or a (nested) list or tuple
     of numbers.
     """
+    if returned_by and type(x).__name__ == "BaseModelOutputWithPooling":  # transformers 5.x's return value, kept whole
+        _fail(quiz, f"{what}이(가) 텐서가 아니라 model.{returned_by}의 출력 객체입니다 (transformers 5.x). 강의 01처럼 "
+                    f'텐서를 꺼내세요: {what} = getattr(features, "pooler_output", features)',
+              f"{what} is the output object of model.{returned_by} (transformers 5.x), not the tensor. Take the "
+              f'tensor as lecture 01 does: {what} = getattr(features, "pooler_output", features)')
     if returned_by and type(x) not in _TENSOR_TYPES:  # the visible test's words
         got = type(x).__name__
         _fail(quiz, f"{what}은(는) model.{returned_by}가 반환한 torch.Tensor여야 합니다 (지금 {got}). "

@@ -103,6 +103,16 @@ def _offline_mode() -> bool:
                for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
+def features(out):
+    """The ``(N, 512)`` embedding tensor from ``get_image_features`` / ``get_text_features`` on either major.
+
+    transformers 4.x returns the tensor itself; 5.x returns a ``BaseModelOutputWithPooling`` that holds it in
+    ``.pooler_output``. The lecture and quiz cells write the same line out:
+    ``getattr(features, "pooler_output", features)``.
+    """
+    return getattr(out, "pooler_output", out)
+
+
 def load_clip(name: str = None):
     """``(model, processor, name)`` for chores (demo, reference answers); notebooks load explicitly."""
     name = name or choose_model()
@@ -110,17 +120,18 @@ def load_clip(name: str = None):
 
 
 def load_processor(name: str):
-    """A fresh CLIP processor, loaded the way every notebook cell loads it (``use_fast=False``).
+    """A fresh CLIP processor, loaded the way every notebook cell loads it (``backend="pil"``).
 
     The course's Python code loads processors only here; the lecture and quiz cells write the same
-    call out, ``CLIPProcessor.from_pretrained(model_name, use_fast=False)``, and tests hold them to it.
-    ``use_fast=False`` says out loud what happens anyway without torchvision (the PIL-based processor).
-    Left unset, transformers 4.57 prints a red "Using a slow image processor" warning on every load,
-    for the hub's openai/clip-vit-base-patch32 as for the course CLIP.
+    call out, ``CLIPProcessor.from_pretrained(model_name, backend="pil")``, and tests hold them to it.
+    ``backend="pil"`` says out loud what happens anyway without torchvision (the PIL-based processor).
+    It is transformers 5.x's name: there ``use_fast=False`` prints a deprecation warning on every load.
+    transformers 4.57 ignores ``backend`` and prints its "Using a slow image processor" warning instead
+    (the same PIL processor; README, tested versions).
     """
     from transformers import CLIPProcessor
 
-    return CLIPProcessor.from_pretrained(name, use_fast=False)
+    return CLIPProcessor.from_pretrained(name, backend="pil")
 
 
 @functools.lru_cache(maxsize=2)

@@ -17,13 +17,15 @@ wordings in tests/data/.
 """
 import csv
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
+
+from clipcourse import data
+from clipcourse.models import features
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -42,8 +44,6 @@ def read_captions(path=CAPTIONS):
 def course_pictures(size, captions):
     """The course pictures (manifest-verified) as uint8 (N, size, size, 3), cropped as CLIPImageProcessor does,
     with their files and categories, in manifest order."""
-    sys.path.insert(0, str(ROOT))
-    from clipcourse import data
     from corpus import clip_crop
     entries = [e for e in data.manifest() if e.file in captions]
     missing = sorted({e.file for e in data.manifest()} - set(captions))
@@ -140,8 +140,8 @@ def train_course(model, data, course, args, log):
         texts = [train_caps[i][rng.integers(len(train_caps[i]))] for i in rows]
         ids, mask = train.tokenize(tok, texts)
         x = train.augment(train.to_pixels(px[rows]), gen)
-        img = F.normalize(train.features(model.get_image_features(pixel_values=x)), dim=-1)
-        txt = F.normalize(train.features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
+        img = F.normalize(features(model.get_image_features(pixel_values=x)), dim=-1)
+        txt = F.normalize(features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
         l_course = shared_caption_loss(img, txt, texts, model.logit_scale)
         g_idx = np.sort(pool[rng.integers(len(pool), size=args.replay_batch)])
         l_general, _, _ = train.general_loss(model, data, g_idx, rng, gen, args)

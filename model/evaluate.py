@@ -27,6 +27,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]
 
 from clipcourse import check_quizzes, data, demo  # noqa: E402 (after the path set-up, like train.py's imports)
+from clipcourse.models import features  # noqa: E402
 from train import recall_at  # noqa: E402
 EVAL_SETS = HERE / "eval-sets.json"
 RESULTS = HERE / "eval-results.json"
@@ -54,7 +55,7 @@ class HFEncoder:
     def __init__(self, model_dir):
         from transformers import CLIPModel, CLIPProcessor
         self.model = CLIPModel.from_pretrained(model_dir).eval()
-        self.processor = CLIPProcessor.from_pretrained(model_dir, use_fast=False)   # as the lecture loads it, no warning
+        self.processor = CLIPProcessor.from_pretrained(model_dir, backend="pil")   # as the lecture loads it, no warning
 
     def embed_images(self, images):
         """Unit-length image embeddings, in batches with a progress bar (the demo's own helper)."""
@@ -65,7 +66,7 @@ class HFEncoder:
         out = []
         for i in range(0, len(texts), batch):
             inputs = self.processor(text=texts[i:i + batch], return_tensors="pt", padding=True)
-            out.append(F.normalize(self.model.get_text_features(**inputs), dim=-1))
+            out.append(F.normalize(features(self.model.get_text_features(**inputs)), dim=-1))
         return torch.cat(out)
 
 

@@ -50,7 +50,8 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path[:0] = [str(HERE), str(HERE.parent)]
+from clipcourse.models import features  # noqa: E402 (the embedding on transformers 4.x and 5.x)
 OUT = HERE / "course-clip"
 CACHE = HERE / "cache"
 
@@ -211,12 +212,6 @@ def view_rows(items, n_views, n_drawings, rng):
                     items + n_drawings * (n_views - 1))
 
 
-def features(out):
-    """The 512-d embedding from get_image_features / get_text_features: a tensor on transformers 4.x, an output
-    object whose pooler_output is that tensor on 5.x."""
-    return getattr(out, "pooler_output", out)
-
-
 def general_loss(model, data, idx, rng, gen, args, keep=1.0):
     """The general stage's loss on the training rows ``idx`` (clip art and icons): CLIP's InfoNCE between the
     student's towers plus distillation of the teacher's image and text embeddings. Returns (loss, parts, pooled
@@ -342,7 +337,14 @@ def save_checkpoint(model, out_dir, processor_src, fp16=True):
     processor.image_processor.crop_size = {"height": size, "width": size}
     to_save = copy.deepcopy(model).half() if fp16 else model
     to_save.save_pretrained(out_dir, safe_serialization=True)
+    config = json.loads((out_dir / "config.json").read_text())
+    config["dtype"] = "float32"   # float16 on disk only: transformers 5.x loads in the config's dtype
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
     processor.save_pretrained(out_dir)
+    processor.image_processor.to_json_file(out_dir / "preprocessor_config.json")   # 5.x writes processor_config.json only
+    for name in ("vocab.json", "merges.txt"):   # transformers 4.x's tokenizer reads these; 5.x writes tokenizer.json only
+        if not (out_dir / name).exists():
+            (out_dir / name).write_bytes((Path(processor_src) / name).read_bytes())
     for f in out_dir.iterdir():   # readable by the grader's sandbox user, whatever the umask
         f.chmod(0o644)
     return out_dir

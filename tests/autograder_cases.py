@@ -499,7 +499,8 @@ def search_cases():
     """quiz_search (quiz3 2, quiz4 3, quiz5 2, quiz6 3 points) with CLIP loaded: the heavier cases."""
     shuffled = ("with torch.no_grad():\n"
                 "    inputs = processor(images=images, return_tensors='pt', padding=True)\n"
-                "    image_embeddings = model.get_image_features(**inputs).flip(0)\n"
+                "    features = model.get_image_features(**inputs)\n"
+                "image_embeddings = getattr(features, 'pooler_output', features).flip(0)\n"
                 "import numpy\nnumpy.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True\n"
                 "print(f\"Image Embedding's shape: {tuple(image_embeddings.shape)}\")")
     bomb = "too_much = [0.0] * 10**10  # 80 GB of pointers: far past the cap, refused at once"

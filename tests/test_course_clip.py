@@ -11,6 +11,7 @@ from PIL import Image
 from transformers import CLIPModel, CLIPProcessor
 
 from clipcourse import data
+from clipcourse.models import features
 from clipcourse.paths import OFFLINE_MODEL_DIR, REPO_ROOT
 
 MODEL_DIR = OFFLINE_MODEL_DIR
@@ -45,8 +46,8 @@ def test_feature_shapes(clip):
     model, processor = clip
     images = [Image.new("RGB", (80, 60), "white"), Image.new("RGB", (40, 90), "red")]
     with torch.no_grad():
-        img = model.get_image_features(**processor(images=images, return_tensors="pt", padding=True))
-        txt = model.get_text_features(**processor(text=["A dog", "A cat", "A car"], return_tensors="pt", padding=True))
+        img = features(model.get_image_features(**processor(images=images, return_tensors="pt", padding=True)))
+        txt = features(model.get_text_features(**processor(text=["A dog", "A cat", "A car"], return_tensors="pt", padding=True)))
     assert isinstance(img, torch.Tensor) and img.shape == (2, 512)
     assert isinstance(txt, torch.Tensor) and txt.shape == (3, 512)
     assert torch.isfinite(img).all() and torch.isfinite(txt).all()
@@ -54,8 +55,8 @@ def test_feature_shapes(clip):
 
 def _similarities(model, processor, texts, paths):
     with torch.no_grad():
-        img = model.get_image_features(**processor(images=data.load_images(paths), return_tensors="pt"))
-        txt = model.get_text_features(**processor(text=texts, return_tensors="pt", padding=True))
+        img = features(model.get_image_features(**processor(images=data.load_images(paths), return_tensors="pt")))
+        txt = features(model.get_text_features(**processor(text=texts, return_tensors="pt", padding=True)))
     return torch.nn.functional.cosine_similarity(txt.unsqueeze(1), img.unsqueeze(0), dim=-1)
 
 
@@ -141,12 +142,16 @@ def test_training_loop_smoke(tmp_path):
     reloaded = CLIPModel.from_pretrained(out).eval()
     processor = CLIPProcessor.from_pretrained(out)
     assert next(reloaded.parameters()).dtype == torch.float32
+    # the folder loads on both majors: float32 in config.json (5.x loads the config's dtype), and the files
+    # transformers 4.x reads, which 5.x's processor.save_pretrained no longer writes
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float32"
+    assert all((out / name).is_file() for name in ("preprocessor_config.json", "vocab.json", "merges.txt"))
     inputs = processor(text=["a red square"], images=[Image.new("RGB", (64, 64), "red")], return_tensors="pt", padding=True)
     with torch.no_grad():
-        a = model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        b = reloaded.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"])
-        c = model.get_image_features(pixel_values=inputs["pixel_values"])
-        d = reloaded.get_image_features(pixel_values=inputs["pixel_values"])
+        a = features(model.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]))
+        b = features(reloaded.get_text_features(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]))
+        c = features(model.get_image_features(pixel_values=inputs["pixel_values"]))
+        d = features(reloaded.get_image_features(pixel_values=inputs["pixel_values"]))
     assert torch.nn.functional.cosine_similarity(a, b).item() > 0.999
     assert torch.nn.functional.cosine_similarity(c, d).item() > 0.999
 

@@ -62,8 +62,8 @@ def test_fallback_and_clip_model_reach_the_same_from_pretrained_path(empty_hf_ca
     processor = CLIPProcessor.from_pretrained(fallback)
     inputs = processor(text=["A cat"], return_tensors="pt", padding=True)
     with torch.no_grad():
-        a = CLIPModel.from_pretrained(fallback).get_text_features(**inputs)
-        b = CLIPModel.from_pretrained(explicit).get_text_features(**inputs)
+        a = models.features(CLIPModel.from_pretrained(fallback).get_text_features(**inputs))
+        b = models.features(CLIPModel.from_pretrained(explicit).get_text_features(**inputs))
     assert torch.equal(a, b)
 
 

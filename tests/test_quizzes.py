@@ -173,11 +173,11 @@ def _printed(cell):
 @pytest.mark.parametrize("folder", ["source", "release"])
 @pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
 def test_quiz_cells_load_the_processor_as_the_lecture_does(folder, assignment):
-    """The lecture's call stays visible, with the lecture notebooks' use_fast=False (lecture 01 says why)."""
+    """The lecture's call stays visible, with the lecture notebooks' backend="pil" (lecture 01 says why)."""
     nb = qc.read(qc.notebook_path(qc.ROOT / folder, assignment))
     calls = [m.group(1) for c in nb.cells if c.cell_type == "code" for m in PROCESSOR_CALL.finditer(c.source)]
-    assert calls == (["model_name, use_fast=False"] if assignment in grading.NEEDS_REFERENCES else []), \
-        f"{folder}/{assignment}: load the processor once, as CLIPProcessor.from_pretrained(model_name, use_fast=False)"
+    assert calls == (['model_name, backend="pil"'] if assignment in grading.NEEDS_REFERENCES else []), \
+        f"{folder}/{assignment}: load the processor once, as CLIPProcessor.from_pretrained(model_name, backend=\"pil\")"
 
 
 def test_the_course_code_loads_processors_in_one_place():
@@ -187,7 +187,7 @@ def test_the_course_code_loads_processors_in_one_place():
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
              if re.search(r"(CLIPProcessor|AutoProcessor|AutoImageProcessor|CLIPImageProcessor)\.from_pretrained", line)]
     assert not calls, f"load processors with clipcourse.models.load_processor: {calls}"
-    assert "use_fast=False" in inspect.getsource(models.load_processor)
+    assert 'backend="pil"' in inspect.getsource(models.load_processor)
 
 
 def test_each_quizs_model_loading_cell_prints_no_warning(tmp_path):
@@ -711,6 +711,39 @@ def test_hidden_quiz4_and_5_name_normalising_order_and_shape(armed):
     fails(grading.check_quiz5, F.normalize(torch.tensor(armed.quiz5), dim=1), match="is normalised to length 1")
     fails(grading.check_quiz5, torch.tensor(armed.quiz5[0]), match=r"keep it, do not take \[0\] or squeeze")
     fails(grading.check_quiz5, torch.tensor(armed.gallery[:1]), match="keep text as given")
+
+
+def test_quiz4_and_5_take_the_embedding_from_either_transformers_major_and_still_fail_fakes(armed):
+    """transformers 4.x returns the tensor, 5.x a BaseModelOutputWithPooling holding it in .pooler_output: the
+    lecture's getattr line gives the same tensor from both, and grading takes it; the output object kept whole is
+    named with the line to write (hidden and visible tests alike); fakes of the right shape fail either way."""
+    from transformers.modeling_outputs import BaseModelOutputWithPooling as Output
+
+    def lecture_line(features):
+        return getattr(features, "pooler_output", features)
+
+    paths = gallery_paths(armed)
+    right, right5 = torch.tensor(armed.gallery), torch.tensor(armed.quiz5)
+    for returned in (right, Output(pooler_output=right)):  # 4.x, 5.x
+        grading.check_quiz4(lecture_line(returned), paths)
+    for returned in (right5, Output(pooler_output=right5)):
+        grading.check_quiz5(lecture_line(returned))
+    line = r'getattr\(features, "pooler_output", features\)'
+    fails(grading.check_quiz4, Output(pooler_output=right), paths, match="출력 객체입니다.*" + line)
+    fails(grading.check_quiz5, Output(pooler_output=right5), match=r"the output object of model\.get_text_features.*" + line)
+    noise = torch.Generator().manual_seed(2)
+    for fake in (torch.zeros(200, 512), torch.randn(200, 512, generator=noise), 5 * torch.randn(200, 512, generator=noise)):
+        fails(grading.check_quiz4, lecture_line(Output(pooler_output=fake)), paths)
+        fails(grading.check_quiz4, Output(pooler_output=fake), paths)
+    for fake in (torch.zeros(1, 512), torch.randn(1, 512, generator=noise), torch.tensor(armed.gallery[:1])):
+        fails(grading.check_quiz5, lecture_line(Output(pooler_output=fake)))
+        fails(grading.check_quiz5, Output(pooler_output=fake))
+    message = visible_hint("quiz_search", "quiz4_test", image_embeddings=Output(pooler_output=right), image_filenames=NAMES)
+    assert "출력 객체입니다" in message and 'lecture 01 does, with getattr(features, "pooler_output", features)' in message
+    message = visible_hint("quiz_search", "quiz5_test", text=["a cup of coffee"], text_embedding=Output(pooler_output=right5))
+    assert "transformers 5.x" in message and 'getattr(features, "pooler_output", features)' in message
+    passes_visible("quiz_search", "quiz4_test", image_embeddings=lecture_line(Output(pooler_output=right)), image_filenames=NAMES)
+    passes_visible("quiz_search", "quiz5_test", text=["a cup of coffee"], text_embedding=lecture_line(Output(pooler_output=right5)))
 
 
 def _small_example_answers():

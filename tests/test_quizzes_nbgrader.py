@@ -67,6 +67,7 @@ def quiz4_shuffled():
 
 QUIZ6_OTHER_QUERY = SMALL_EXAMPLE + """
     other = model.get_text_features(**processor(text=['a red car'], return_tensors="pt", padding=True))
+    other = getattr(other, "pooler_output", other)
     return image_filenames[cosine_similarity(other, image_embeddings).argmax().item()]"""
 
 
