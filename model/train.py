@@ -242,7 +242,7 @@ def general_loss(model, data, idx, rng, gen, args, keep=1.0):
     l_nce = clip_loss(img, img_target[idx], NCE_LOGIT_SCALE)
     loss = (l_clip + args.w_img * l_img + args.w_txt * (l_txt + l_extra) + args.w_cross * l_cross
             + args.w_nce * l_nce)
-    return loss, dict(clip=l_clip, img=l_img, txt=l_extra), pooled
+    return loss, dict(clip=l_clip, img=l_img, txt=l_extra, inputs=(x, ids, mask), embeddings=(img, txt_all)), pooled
 
 
 def add_target_tensors(data):
@@ -586,6 +586,9 @@ def parse_args(argv=None):
     ap.add_argument("--course-batch", type=int, default=48, help="course pictures per step (dogs, cat, whole categories)")
     ap.add_argument("--replay-batch", type=int, default=64, help="general-corpus pictures replayed in each course step")
     ap.add_argument("--w-course", type=float, default=1.0)
+    ap.add_argument("--course-captions", type=int, default=2, help="captions of each course picture per step")
+    ap.add_argument("--w-keep", type=float, default=4.0,
+                    help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
     ap.add_argument("--course-eval-every", type=int, default=None, help="default 50, --smoke 2")
     ap.add_argument("--eval-every", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
