@@ -55,7 +55,7 @@ bench-real: $(READY)
 
 # The student version: release/<quiz>/ from source/<quiz>/ (committed; a test fails when they drift).
 # nbgrader runs alembic for its gradebook, hence .venv/bin on PATH.
-ASSIGNMENTS := quiz_cosine quiz_topk quiz_search quiz_guess
+ASSIGNMENTS := quiz_cosine quiz_topk quiz_search quiz_guess quiz_retrieval
 release: $(READY)
 	for a in $(ASSIGNMENTS); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(OFFLINE) $(PY) -m nbgrader generate_assignment $$a --force --log-level=ERROR || exit 1; done
 
