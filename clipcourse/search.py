@@ -208,10 +208,11 @@ def best_or_none(scores, threshold):
 
 
 def threshold_between(real_best, nonsense_best):
-    """A threshold between the best scores of real queries and of nonsense ones: the midpoint of the
-    largest nonsense score and the smallest real score it must keep (the highest nonsense score + a
-    hair when the two overlap, preferring to reject nonsense)."""
+    """The threshold that best separates the best scores of real queries from those of nonsense queries:
+    of the midpoints between neighbouring scores, the one with the highest share of real queries accepted
+    plus nonsense rejected (balanced accuracy); of equal ones, the highest (rejecting nonsense wins)."""
     real, nonsense = np.asarray(real_best, float), np.asarray(nonsense_best, float)
-    top = float(nonsense.max())
-    kept = real[real > top]
-    return (top + float(kept.min())) / 2 if len(kept) else top + 1e-6
+    values = np.unique(np.concatenate([real, nonsense]))
+    candidates = np.concatenate([[values[0] - 1e-6], (values[1:] + values[:-1]) / 2, [values[-1] + 1e-6]])
+    quality = [np.mean(real >= t) + np.mean(nonsense < t) for t in candidates]
+    return float(candidates[len(quality) - 1 - int(np.argmax(quality[::-1]))])

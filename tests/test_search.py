@@ -74,7 +74,8 @@ def test_best_or_none_and_the_threshold():
     assert search.best_or_none([0.1, 0.3], 0.3) == 1             # equal to the threshold: accepted
     assert search.best_or_none([0.1, 0.2], 0.25) is None
     assert search.threshold_between([0.30, 0.35, 0.20], [0.22, 0.25]) == pytest.approx(0.275)
-    assert search.threshold_between([0.20], [0.25]) == pytest.approx(0.25 + 1e-6)
+    assert search.threshold_between([0.20], [0.25]) == pytest.approx(0.25 + 1e-6)   # no separating one: reject nonsense
+    assert search.threshold_between([0.3, 0.4, 0.5, 0.21], [0.2, 0.22, 0.1]) == pytest.approx(0.26)   # one real lost
 
 
 def test_features_takes_a_tensor_or_an_output_object():
