@@ -31,6 +31,7 @@ test: $(READY)
 # to look at every figure without Jupyter; prints how long each notebook took.
 render: $(READY)
 	$(OFFLINE) $(PY) -m clipcourse.notebooks --out rendered notebooks/*.ipynb
+	$(OFFLINE) $(PY) -m clipcourse.notebooks --out rendered/en notebooks/en/*.ipynb
 
 # Grade a whole class (autograder/README.md): SUBMISSIONS is nbgrader's submitted/ layout or a folder of
 # <student>.ipynb files; GRADE_ARGS passes options, e.g. GRADE_ARGS="--assignment quiz_search --jobs 4".

@@ -775,7 +775,7 @@ def _quiz8_call(function, name, quiz, args, case):
 
 def _quiz8_number(value, quiz, name):
     if value is None:
-        _fail(quiz, f"{name}이(가) 아무것도 돌려주지 않았습니다 (None). print가 아니라 return으로 돌려주세요.",
+        _fail(quiz, f"{name}이(가) 아무것도 반환하지 않았습니다 (None). print가 아니라 return으로 반환하세요.",
               f"{name} returned nothing (None): use return, not print.")
     return _leaf(value, quiz, f"{name}의 반환값")
 
@@ -797,7 +797,7 @@ def _quiz8_scores_probes():
 
 def _quiz8_same(got, expected, quiz, name, args_text, case):
     if not math.isfinite(got) or abs(got - expected) > 1e-5:
-        _fail(quiz, f"{name}({args_text})이(가) {got:.4f}를 돌려주었습니다. 정답은 {expected:.4f}입니다 ({case[0]}).",
+        _fail(quiz, f"{name}({args_text})이(가) {got:.4f}를 반환했습니다. 정답은 {expected:.4f}입니다 ({case[0]}).",
               f"{name}({args_text}) returned {got:.4f}; the answer is {expected:.4f} ({case[1]}).")
 
 
@@ -847,7 +847,7 @@ def _quiz8_indices(value, quiz, name):
         else:
             return out
     what = f"{type(value).__name__}" + (f" {tuple(value.shape)} {value.dtype}" if hasattr(value, "shape") else "")
-    _fail(quiz, f"{name}은(는) 인덱스(정수)의 리스트나 1차원 정수 텐서를 돌려주어야 합니다 (지금 {what}).",
+    _fail(quiz, f"{name}은(는) 인덱스(정수)의 리스트나 1차원 정수 텐서를 반환해야 합니다 (지금 {what}).",
           f"{name} must return a list of indices (ints) or a 1-D integer tensor, not {what}.")
 
 
@@ -873,9 +873,9 @@ def check_quiz8c(similar_images):
     twin = np.vstack([base[:3], base[:1], base[3:]])               # row 3 is row 0 again: a tie with the query
     rng = _quiz8_rng()
     probes = [(base * lengths, 0, 2, ("길이가 1이 아닌 임베딩", "embeddings not of length 1")),
-              (twin, 0, 3, ("질문 그림과 똑같은 그림이 하나 더 있음", "another picture identical to the query")),
+              (twin, 0, 3, ("질문 이미지와 똑같은 이미지가 하나 더 있음", "another picture identical to the query")),
               (np.vstack([twin[:1], twin[:1], twin]), 2, 2, ("동점: 낮은 인덱스가 먼저", "ties: the lower index first")),
-              (base, 4, 10, ("k가 그림 수보다 큼", "k larger than the number of pictures")),
+              (base, 4, 10, ("k가 이미지 수보다 큼", "k larger than the number of pictures")),
               (*_quiz8_distinct(rng, 6, (40, 16), query_row=True), 5, ("무작위 예", "a random example"))]
     runs = []
     for embeddings, index, k, case in probes:
@@ -885,10 +885,10 @@ def check_quiz8c(similar_images):
     for got, expected, index, k, shape, case in runs:
         got = _quiz8_indices(got, quiz, "similar_images")
         if index in got:
-            _fail(quiz, f"similar_images({index}, …, k={k})의 결과에 질문 그림 {index}이(가) 들어 있습니다: 질문 그림은 빼세요 ({case[0]}).",
+            _fail(quiz, f"similar_images({index}, …, k={k})의 결과에 질문 이미지 {index}이(가) 들어 있습니다: 질문 이미지는 빼세요 ({case[0]}).",
                   f"similar_images({index}, …, k={k}) returned the query picture {index} itself: leave it out ({case[1]}).")
         if got != expected:
-            _fail(quiz, f"similar_images({index}, 임베딩 {shape}, k={k})이(가) {got}를 돌려주었습니다. 정답은 {expected}입니다 "
+            _fail(quiz, f"similar_images({index}, 임베딩 {shape}, k={k})이(가) {got}를 반환했습니다. 정답은 {expected}입니다 "
                         f"({case[0]}). 코사인 유사도 순서, 동점이면 낮은 인덱스가 먼저입니다.",
                   f"similar_images({index}, embeddings {shape}, k={k}) returned {got}; the answer is {expected} "
                   f"({case[1]}): by cosine similarity, ties with the lower index first.")
@@ -947,8 +947,8 @@ def check_quiz8e(match_or_none):
                                     quiz, "match_or_none")
             got = listed[0] if len(listed) == 1 else listed
         if got != expected:
-            _fail(quiz, f"match_or_none(임베딩 {shape}, threshold={threshold:.3f})이(가) {got!r}를 돌려주었습니다. 정답은 "
-                        f"{expected!r}입니다 ({case[0]}). 코사인 유사도가 가장 큰 그림의 인덱스, 그 값이 threshold보다 "
+            _fail(quiz, f"match_or_none(임베딩 {shape}, threshold={threshold:.3f})이(가) {got!r}를 반환했습니다. 정답은 "
+                        f"{expected!r}입니다 ({case[0]}). 코사인 유사도가 가장 큰 이미지의 인덱스, 그 값이 threshold보다 "
                         "작으면 None입니다.",
                   f"match_or_none(embeddings {shape}, threshold={threshold:.3f}) returned {got!r}; the answer is "
                   f"{expected!r} ({case[1]}): the index of the highest cosine similarity, or None when it is below "
