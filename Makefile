@@ -32,6 +32,7 @@ test: $(READY)
 # to look at every figure without Jupyter; prints how long each notebook took.
 render: $(READY)
 	$(OFFLINE) $(PY) -m clipcourse.notebooks --out rendered notebooks/*.ipynb
+	$(OFFLINE) $(PY) -m clipcourse.notebooks --out rendered/en notebooks/en/*.ipynb
 
 # Grade a whole class (autograder/README.md): SUBMISSIONS is nbgrader's submitted/ layout or a folder of
 # <student>.ipynb files; GRADE_ARGS passes options, e.g. GRADE_ARGS="--assignment quiz_search --jobs 4".
@@ -56,7 +57,7 @@ bench-real: $(READY)
 
 # The student version: release/<quiz>/ from source/<quiz>/ (committed; a test fails when they drift).
 # nbgrader runs alembic for its gradebook, hence .venv/bin on PATH.
-ASSIGNMENTS := quiz_cosine quiz_topk quiz_search quiz_guess
+ASSIGNMENTS := quiz_cosine quiz_topk quiz_search quiz_guess quiz_retrieval
 release: $(READY)
 	for a in $(ASSIGNMENTS); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(OFFLINE) $(PY) -m nbgrader generate_assignment $$a --force --log-level=ERROR || exit 1; done
 

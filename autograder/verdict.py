@@ -383,7 +383,8 @@ def encode_argument(value):
 
 
 def _encode_array(arr):
-    arr = np.ascontiguousarray(arr, dtype="<f4" if np.asarray(arr).dtype.kind == "f" else "<i8")
+    kind = np.asarray(arr).dtype.kind  # booleans stay booleans (quiz 8's relevance masks index with them)
+    arr = np.ascontiguousarray(arr, dtype="<f4" if kind == "f" else "|b1" if kind == "b" else "<i8")
     return {"t": "array", "kind": "ndarray", "dtype": arr.dtype.str, "shape": list(arr.shape),
             "b64": base64.b64encode(arr.tobytes()).decode("ascii")}
 

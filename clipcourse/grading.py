@@ -750,3 +750,212 @@ def check_quiz7(texts, number):
                     f"({number}번 이미지는 {rank}위).{ko}",
               f"Under the grading model the Top-1 of {queries[number - 1]!r} is {top1}, not picture {number} "
               f"(picture {number} ranks {rank}).{en}")
+
+
+# ---- quiz 8 (quiz_retrieval): the student's functions, called on small fixed embeddings ------------------
+# Every probe is made here, no model: grading takes seconds and is the same on every machine. The expected
+# answers come from clipcourse.search (stable rankings: of two equal scores the lower index ranks first).
+def _quiz8_rng():
+    """Fixed probes for practice; in a class grading run, extra ones drawn from the grader's secret."""
+    seed = _STATE.get("probe_seed")
+    return np.random.default_rng(int.from_bytes(seed.encode()[:16], "little") if seed else 8)
+
+
+def _quiz8_call(function, name, quiz, args, case):
+    """The student's function on one probe (prints and warnings kept out of the test's output)."""
+    if not isinstance(function, types.FunctionType):
+        _fail(quiz, f"{name}은(는) def로 정의한 함수여야 합니다 (지금 {type(function).__name__}).",
+              f"{name} must be a function defined with def, not {type(function).__name__}.")
+    try:
+        return _quietly(function, *args)
+    except Exception as error:
+        if type(error).__name__ == "NotImplementedError":  # the grader re-raises a class of that name
+            _fail(quiz, f"{name} 안의 raise NotImplementedError()를 지우고 코드를 쓰세요.",
+                  f"Delete raise NotImplementedError() in {name} and write your code.")
+        shapes = ", ".join(str(tuple(a.shape)) if hasattr(a, "shape") else repr(a) for a in args)
+        _fail(quiz, f"{name}이(가) 채점 입력({case[0]}; 인자 {shapes})에서 오류를 냈습니다: "
+                    f"{type(error).__name__}: {str(error)[:200]}",
+              f"{name} raised {type(error).__name__}: {str(error)[:200]} on a grading input ({case[1]}; "
+              f"arguments {shapes}).")
+
+
+def _quiz8_number(value, quiz, name):
+    if value is None:
+        _fail(quiz, f"{name}이(가) 아무것도 반환하지 않았습니다 (None). print가 아니라 return으로 반환하세요.",
+              f"{name} returned nothing (None): use return, not print.")
+    return _leaf(value, quiz, f"{name}의 반환값")
+
+
+def _quiz8_scores_probes():
+    """(scores, relevant, case words): ties, one relevant item, k > gallery, and random ones."""
+    scores = np.array([[0.9, 0.1, 0.5, 0.3], [0.25, 0.25, 0.75, 0.25], [0.0, 0.5, 0.125, 0.875]], np.float32)
+    relevant = np.array([[0, 1, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0]], bool)
+    probes = [(scores, relevant, ("동점이 있는 작은 예", "a small example with ties")),
+              (scores[1:2], relevant[1:2], ("동점, 관련 항목 하나", "ties, one relevant item")),
+              (np.full((1, 5), 0.5, np.float32), np.eye(5, dtype=bool)[[3]], ("점수가 모두 같음", "all scores equal"))]
+    rng = _quiz8_rng()
+    for q, n in ((6, 12), (4, 30)):
+        rel = rng.random((q, n)) < 0.3
+        rel[np.arange(q), rng.integers(0, n, q)] = True
+        probes.append((rng.normal(size=(q, n)).astype(np.float32), rel, ("무작위 예", "a random example")))
+    return probes
+
+
+def _quiz8_same(got, expected, quiz, name, args_text, case):
+    if not math.isfinite(got) or abs(got - expected) > 1e-5:
+        _fail(quiz, f"{name}({args_text})이(가) {got:.4f}를 반환했습니다. 정답은 {expected:.4f}입니다 ({case[0]}).",
+              f"{name}({args_text}) returned {got:.4f}; the answer is {expected:.4f} ({case[1]}).")
+
+
+def check_quiz8a(recall_at_k):
+    from . import search
+
+    quiz = "퀴즈 8-a"
+    _guard(quiz)
+    runs = []
+    for scores, relevant, case in _quiz8_scores_probes():
+        for k in (1, 2, 3, scores.shape[1] + 5):
+            got = _quiz8_call(recall_at_k, "recall_at_k", quiz, (torch.tensor(scores), torch.tensor(relevant), k), case)
+            runs.append((got, search.recall_at_k(scores, relevant, k), k, scores.shape, case))
+    _guard(quiz)
+    for got, expected, k, shape, case in runs:
+        why = case if k <= shape[1] else (f"{case[0]}, k가 갤러리({shape[1]}개)보다 큼", f"{case[1]}, k larger than the gallery of {shape[1]}")
+        _quiz8_same(_quiz8_number(got, quiz, "recall_at_k"), expected, quiz, "recall_at_k", f"scores {shape}, k={k}", why)
+
+
+def check_quiz8b(mean_reciprocal_rank):
+    from . import search
+
+    quiz = "퀴즈 8-b"
+    _guard(quiz)
+    runs = []
+    for scores, relevant, case in _quiz8_scores_probes():
+        got = _quiz8_call(mean_reciprocal_rank, "mean_reciprocal_rank", quiz, (torch.tensor(scores), torch.tensor(relevant)), case)
+        runs.append((got, search.mean_reciprocal_rank(scores, relevant), scores.shape, case))
+    _guard(quiz)
+    for got, expected, shape, case in runs:
+        _quiz8_same(_quiz8_number(got, quiz, "mean_reciprocal_rank"), expected, quiz, "mean_reciprocal_rank",
+                    f"scores {shape}", case)
+
+
+def _quiz8_indices(value, quiz, name):
+    """A list or tuple of ints, or a 1-D integer tensor or array, as a list of int."""
+    if type(value) in _TENSOR_TYPES + _ARRAY_TYPES and value.ndim == 1 and str(value.dtype).split(".")[-1].startswith(("int", "uint")):
+        return [int(i) for i in value.tolist()]
+    if type(value) in (list, tuple):
+        out = []
+        for item in value:
+            if type(item) is int or isinstance(item, np.integer) and type(item).__module__ == "numpy" \
+                    or type(item) in _TENSOR_TYPES and item.dim() == 0 and not item.is_floating_point():
+                out.append(int(item))
+            else:
+                break
+        else:
+            return out
+    what = f"{type(value).__name__}" + (f" {tuple(value.shape)} {value.dtype}" if hasattr(value, "shape") else "")
+    _fail(quiz, f"{name}은(는) 인덱스(정수)의 리스트나 1차원 정수 텐서를 반환해야 합니다 (지금 {what}).",
+          f"{name} must return a list of indices (ints) or a 1-D integer tensor, not {what}.")
+
+
+def _quiz8_distinct(rng, top, shape, query_row=False):
+    """A random query and gallery whose best ``top`` cosines are 1e-4 apart or more, so no float32 rounding
+    can swap them: (query (1, D), gallery) or, with ``query_row``, (gallery, the query's row)."""
+    while True:
+        rows = rng.normal(size=shape).astype(np.float32) * rng.uniform(0.3, 3, (shape[0], 1)).astype(np.float32)
+        index = int(rng.integers(shape[0]))
+        query = rows[index:index + 1] if query_row else rng.normal(size=(1, shape[1])).astype(np.float32)
+        scores = np.sort(reference.cosine(query, rows)[0])[::-1][int(query_row):int(query_row) + top + 1]
+        if np.all(-np.diff(scores) > 1e-4):
+            return (rows, index) if query_row else (query, rows)
+
+
+def check_quiz8c(similar_images):
+    from . import search
+
+    quiz = "퀴즈 8-c"
+    _guard(quiz)
+    base = np.array([[1, 0, 0], [0.6, 0.8, 0], [0, 1, 0], [0.8, 0, 0.6], [0, 0, 1]], np.float32)
+    lengths = np.array([1, 9, 0.5, 3, 20], np.float32)[:, None]   # a dot product prefers the long rows
+    twin = np.vstack([base[:3], base[:1], base[3:]])               # row 3 is row 0 again: a tie with the query
+    rng = _quiz8_rng()
+    probes = [(base * lengths, 0, 2, ("길이가 1이 아닌 임베딩", "embeddings not of length 1")),
+              (twin, 0, 3, ("질문 이미지와 똑같은 이미지가 하나 더 있음", "another picture identical to the query")),
+              (np.vstack([twin[:1], twin[:1], twin]), 2, 2, ("동점: 낮은 인덱스가 먼저", "ties: the lower index first")),
+              (base, 4, 10, ("k가 이미지 수보다 큼", "k larger than the number of pictures")),
+              (*_quiz8_distinct(rng, 6, (40, 16), query_row=True), 5, ("무작위 예", "a random example"))]
+    runs = []
+    for embeddings, index, k, case in probes:
+        got = _quiz8_call(similar_images, "similar_images", quiz, (index, torch.tensor(embeddings), k), case)
+        runs.append((got, search.search(embeddings[index], embeddings, k, exclude=index)[1][0].tolist(), index, k, embeddings.shape, case))
+    _guard(quiz)
+    for got, expected, index, k, shape, case in runs:
+        got = _quiz8_indices(got, quiz, "similar_images")
+        if index in got:
+            _fail(quiz, f"similar_images({index}, …, k={k})의 결과에 질문 이미지 {index}이(가) 들어 있습니다: 질문 이미지는 빼세요 ({case[0]}).",
+                  f"similar_images({index}, …, k={k}) returned the query picture {index} itself: leave it out ({case[1]}).")
+        if got != expected:
+            _fail(quiz, f"similar_images({index}, 임베딩 {shape}, k={k})이(가) {got}를 반환했습니다. 정답은 {expected}입니다 "
+                        f"({case[0]}). 코사인 유사도 순서, 동점이면 낮은 인덱스가 먼저입니다.",
+                  f"similar_images({index}, embeddings {shape}, k={k}) returned {got}; the answer is {expected} "
+                  f"({case[1]}): by cosine similarity, ties with the lower index first.")
+
+
+def check_quiz8d(ensemble_embedding):
+    quiz = "퀴즈 8-d"
+    _guard(quiz)
+    rng = _quiz8_rng()
+    probes = [(np.array([[3.0, 0.0], [0.0, 0.5]], np.float32), ("길이가 다른 두 행", "two rows of different lengths")),
+              (np.array([[0.0, 4.0, 3.0]], np.float32), ("템플릿 하나", "one template")),
+              (rng.normal(size=(7, 32)).astype(np.float32) * rng.uniform(0.2, 5, (7, 1)).astype(np.float32),
+               ("무작위 예", "a random example"))]
+    runs = [(_quiz8_call(ensemble_embedding, "ensemble_embedding", quiz, (torch.tensor(rows),), case), rows, case)
+            for rows, case in probes]
+    _guard(quiz)
+    for got, rows, case in runs:
+        expected = _unit_rows(_unit_rows(rows.astype(np.float64)).mean(axis=0))
+        arr = _array(got, quiz, "ensemble_embedding의 반환값")
+        _shape(arr, expected.shape, quiz, f"ensemble_embedding(모양 {rows.shape}의 임베딩)의 반환값",
+               (" 템플릿 축(dim=0)으로 평균을 내세요.", " Average over the templates (dim=0)."))
+        if not np.allclose(arr, expected, atol=1e-4):
+            raw = _unit_rows(rows.astype(np.float64).mean(axis=0))
+            ko, en = ((" 평균을 내기 전에 행마다 길이 1로 정규화하세요.", " Normalise each row to length 1 before averaging.")
+                      if np.allclose(arr, raw, atol=1e-4) else
+                      (" 평균을 낸 뒤 다시 길이 1로 정규화하세요.", " Normalise the average to length 1 again.")
+                      if np.allclose(_unit_rows(arr), expected, atol=1e-4) else ("", ""))
+            _fail(quiz, f"ensemble_embedding(모양 {rows.shape})의 값이 틀렸습니다 ({case[0]}).{ko}",
+                  f"ensemble_embedding (rows of shape {rows.shape}) returned wrong values ({case[1]}).{en}")
+
+
+def check_quiz8e(match_or_none):
+    from . import search
+
+    quiz = "퀴즈 8-e"
+    _guard(quiz)
+    # rows 1 and 2 are the same picture (an exact tie in any arithmetic); row 4 wins a dot product, not the cosine
+    images = np.array([[1, 0], [1.2, 1.6], [1.2, 1.6], [-50, 0], [8, 6]], np.float32)
+    random_query, random_images = _quiz8_distinct(_quiz8_rng(), 1, (30, 8))
+    best = float(search.search(random_query, random_images, 1)[0][0, 0])
+    probes = [(np.array([[3.0, 4.0]], np.float32), images, 0.9, ("동점, 길이가 1이 아닌 임베딩", "ties, embeddings not of length 1")),
+              (np.array([[3.0, 4.0]], np.float32), images, 0.999, ("문턱 위의 가장 좋은 짝", "a best match above the threshold")),
+              (np.array([[0.0, 2.0]], np.float32), images, 0.9, ("문턱보다 낮음: None", "below the threshold: None")),
+              (np.array([[-1.0, 0.0]], np.float32), images[:3], -0.7, ("동점, 음수 문턱", "ties, a negative threshold")),
+              (random_query, random_images, best - 0.01, ("무작위 예", "a random example")),
+              (random_query, random_images, best + 0.01, ("무작위 예, 문턱보다 낮음", "a random example, below the threshold"))]
+    runs = []
+    for query, rows, threshold, case in probes:
+        got = _quiz8_call(match_or_none, "match_or_none", quiz, (torch.tensor(query), torch.tensor(rows), threshold), case)
+        scores = search.normalize(rows) @ search.normalize(query)[0]
+        runs.append((got, search.best_or_none(scores, threshold), threshold, rows.shape, case))
+    _guard(quiz)
+    for got, expected, threshold, shape, case in runs:
+        if got is not None:
+            listed = _quiz8_indices([got] if type(got) not in _TENSOR_TYPES + _ARRAY_TYPES or got.ndim == 0 else got,
+                                    quiz, "match_or_none")
+            got = listed[0] if len(listed) == 1 else listed
+        if got != expected:
+            _fail(quiz, f"match_or_none(임베딩 {shape}, threshold={threshold:.3f})이(가) {got!r}를 반환했습니다. 정답은 "
+                        f"{expected!r}입니다 ({case[0]}). 코사인 유사도가 가장 큰 이미지의 인덱스, 그 값이 threshold보다 "
+                        "작으면 None입니다.",
+                  f"match_or_none(embeddings {shape}, threshold={threshold:.3f}) returned {got!r}; the answer is "
+                  f"{expected!r} ({case[1]}): the index of the highest cosine similarity, or None when it is below "
+                  "the threshold.")

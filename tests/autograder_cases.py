@@ -526,3 +526,38 @@ def top1_filename(text_embedding, image_embeddings, image_filenames):
     return image_filenames[0]
 print("Top-1:", top1_filename(text_embedding, image_embeddings, image_filenames))
 """
+
+
+#: quiz_retrieval: answers that pass (most of) the visible small examples but not the grader's own inputs.
+RETRIEVAL_FAKES = {
+    "quiz8a_answer": "def recall_at_k(scores, relevant, k):\n    return 0.5",
+    "quiz8b_answer": "def mean_reciprocal_rank(scores, relevant):\n    return 1.0",
+    "quiz8c_answer": "def similar_images(query_index, image_embeddings, k):\n"
+                     "    return [i for i in range(k + 1) if i != query_index][:k]",
+    "quiz8d_answer": "def ensemble_embedding(template_embeddings):\n"
+                     "    return F.normalize(template_embeddings.mean(dim=0), dim=0)  # no normalising first",
+    "quiz8e_answer": "def match_or_none(query_embedding, image_embeddings, threshold):\n"
+                     "    scores = (query_embedding @ image_embeddings.T)[0]  # a dot product, not the cosine\n"
+                     "    return None if scores.max() < threshold else scores.argmax().item()",
+}
+PATCH_CHECKS = "import numpy\nnumpy.allclose = lambda *a, **k: True\ntorch.allclose = lambda *a, **k: True"
+
+
+def _retrieval_faked(nb):
+    for grade_id, code in RETRIEVAL_FAKES.items():
+        nb = set_source(nb, grade_id, code)
+    return nb
+
+
+def retrieval_cases():
+    """quiz_retrieval (quizzes 8-a to 8-e, 2 points each; no model): the student's functions are called by the
+    grader on its own small embeddings, so answers made for the visible examples score nothing."""
+    return [
+        Case("solution", lambda s, b: s, ("quiz8a", "quiz8b", "quiz8c", "quiz8d", "quiz8e")),
+        Case("blank", lambda s, b: b, ()),
+        Case("partial", lambda s, b: mix(s, b, {"quiz8a_answer", "quiz8b_answer"}), ("quiz8a", "quiz8b")),
+        Case("faked-for-the-examples", lambda s, b: _retrieval_faked(s), ()),
+        Case("faked-and-patched", lambda s, b: insert(_retrieval_faked(s), PATCH_CHECKS, before="quiz8a_answer"), ()),
+        Case("patched-honest", lambda s, b: insert(s, PATCH_CHECKS, before="quiz8a_answer"),
+             ("quiz8a", "quiz8b", "quiz8c", "quiz8d", "quiz8e")),
+    ]

@@ -10,6 +10,8 @@ from clipcourse.paths import OFFLINE_MODEL_DIR
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["CLIP_MODEL"] = str(OFFLINE_MODEL_DIR)
+# notebook 05 times exact search up to this many vectors in the tests (a million, 2 GB, only in `make render`)
+os.environ.setdefault("CLIPCOURSE_SCALE_MAX", "20000")
 
 _real_connect = socket.socket.connect
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = ("quiz_cosine", "quiz_topk", "quiz_search", "quiz_guess")
+ASSIGNMENTS = ("quiz_cosine", "quiz_topk", "quiz_search", "quiz_guess", "quiz_retrieval")
 STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
 #: Points of each quiz = the sum over its test cells ("quiz7_3_test" belongs to quiz 7).
-QUIZ_POINTS = {1: 4, 2: 3, 3: 2, 4: 3, 5: 2, 6: 3, 7: 5}
-QUIZZES_OF = {"quiz_cosine": (1,), "quiz_topk": (2,), "quiz_search": (3, 4, 5, 6), "quiz_guess": (7,)}
+QUIZ_POINTS = {1: 4, 2: 3, 3: 2, 4: 3, 5: 2, 6: 3, 7: 5, 8: 10}
+QUIZZES_OF = {"quiz_cosine": (1,), "quiz_topk": (2,), "quiz_search": (3, 4, 5, 6), "quiz_guess": (7,), "quiz_retrieval": (8,)}
 
 
 def notebook_path(folder, assignment):

@@ -1,7 +1,8 @@
 """Issue 6's broken and hostile submissions, graded as one class on the real quizzes.
 
 quiz_cosine carries every case (its kernels need no CLIP, so they are quick); quiz_search adds the
-cases that matter once CLIP is loaded. Each case must get its exact score (the sum of the source's
+cases that matter once CLIP is loaded; quiz_retrieval (quiz 8) functions written for the visible
+examples only. Each case must get its exact score (the sum of the source's
 points of the test cells it must pass), its status and a reason; the class completes with one row
 per student; no feedback page shows a hidden test. The course is a separate folder linking this
 repository's config and source (autograder.samples.course_copy), so the repository's own gradebook
@@ -52,10 +53,14 @@ def graded(tmp_path_factory):
     search = cases.search_cases()
     runs["quiz_search"] = (search, *_grade(course, "quiz_search", search, root / "search",
                                            Settings(jobs=2, notebook_timeout=900, sandbox=SANDBOX)))
+    retrieval = cases.retrieval_cases()
+    runs["quiz_retrieval"] = (retrieval, *_grade(course, "quiz_retrieval", retrieval, root / "retrieval",
+                                                 Settings(jobs=2, cell_timeout=60, notebook_timeout=300, memory_mb=2048,
+                                                          sandbox=SANDBOX)))
     return course, runs
 
 
-@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search"])
+@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search", "quiz_retrieval"])
 def test_each_case_gets_its_exact_score_status_and_reason(graded, assignment):
     course, runs = graded
     chosen, solution, run = runs[assignment]
@@ -70,7 +75,7 @@ def test_each_case_gets_its_exact_score_status_and_reason(graded, assignment):
         assert all(text in said for text in case.says), (case.student, said)
 
 
-@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search"])
+@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search", "quiz_retrieval"])
 def test_every_quiz_is_decided_by_the_grader_outside_the_kernel(graded, assignment):
     """The hidden tests are calls of the course's checks: each is decided in the grader's process, and
     the kernel never saw their code (the autograded notebook's In[] history holds only visible parts)."""
@@ -90,7 +95,7 @@ def test_every_quiz_is_decided_by_the_grader_outside_the_kernel(graded, assignme
         assert not feedback.find_leaks(printed, secrets)
 
 
-@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search"])
+@pytest.mark.parametrize("assignment", ["quiz_cosine", "quiz_search", "quiz_retrieval"])
 def test_one_csv_row_per_student_and_a_table_per_quiz(graded, assignment):
     course, runs = graded
     chosen, solution, run = runs[assignment]

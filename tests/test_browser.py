@@ -1,11 +1,12 @@
 """What a student sees in JupyterLab, driven in a real Chromium (issue 13).
 
 One JupyterLab (tests/browserlab.py: a temporary copy of the course, 127.0.0.1, random port and token)
-serves four steps; each saves screenshots under build/browser/ for a person to look at:
+serves five steps; each saves screenshots under build/browser/ for a person to look at:
 1. the lecture notebook 01 runs from the menu, and its cat picture and bar charts appear as images;
 2. in the released quiz_cosine the read-only cells refuse typing, typed answers run, the visible tests pass;
 3. nbgrader's Validate button reports success for right answers and names the failing test cell for a wrong one;
-4. quiz_topk runs with a changed text and shows the table of every dog's rank and score (★ = target).
+4. quiz_topk runs with a changed text and shows the table of every dog's rank and score (★ = target);
+5. notebook 05's explorer redraws its Top-K thumbnails for a typed query and a moved K slider.
 Skipped, with the install command, where Chromium or Playwright is missing; .ci/run installs Chromium.
 """
 import os
@@ -222,3 +223,51 @@ def test_quiz_topk_prints_the_rank_table_for_a_changed_text(lab, page):
     assert {row[2] for row in rows if row[4]} == targets, f"{QUIZ_TOPK}: ★ should mark {sorted(targets)}:\n{printed}"
     top3 = re.findall(r"^- .*?(dog_\d+\.png)$", printed, flags=re.M)
     assert top3 == [row[2] for row in rows[:3]], f"{QUIZ_TOPK}: the Top-3 list and the table disagree:\n{printed}"
+
+
+NOTEBOOK_05 = next(iter(sorted((ROOT / "notebooks").glob("05_*.ipynb"))), None)
+
+
+def test_the_explorer_of_notebook_05_follows_a_typed_query_and_the_k_slider(lab, page):
+    """Issue 26: notebook 05's explorer, a text box and a K slider, redraws the Top-K thumbnails with scores."""
+    assert NOTEBOOK_05 is not None, "no notebooks/05_*.ipynb"
+    name = f"notebooks/{NOTEBOOK_05.name}"
+    cells = nbformat.read(lab.root / name, as_version=4).cells
+    explorer = next(i for i, cell in enumerate(cells)
+                    if cell.cell_type == "code" and "widgets.interactive_output(explore" in cell.source)
+    notebook = Notebook(page, lab, name)
+    notebook.run_all(timeout=900)   # the tests' CLIPCOURSE_SCALE_MAX (conftest) keeps the scale section small
+    assert_ran_without_errors(notebook, cells, name)
+    cell = notebook.cell(explorer)
+    cell.scroll_into_view_if_needed()
+
+    def wait_for(heading, timeout=120):
+        """The explorer's printed results once they start with ``heading``, and the sizes of its images."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            text = " ".join(notebook.outputs(explorer).all_text_contents())
+            if heading in text and notebook.images(explorer):
+                return text, notebook.images(explorer)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name}: the explorer does not show {heading!r}; it shows {text[:500]!r}")
+            time.sleep(0.5)
+
+    first_text, first_images = wait_for("Top-5 for 'a yellow flower'")
+    screenshot(page, "5_explorer_first")
+    box = cell.locator(".widget-text input").first
+    box.fill("a red car")
+    box.press("Enter")
+    typed_text, _ = wait_for("Top-5 for 'a red car'")
+    # the widget's output area sits inside the cell's: each line may be read twice, hence the sets
+    assert typed_text != first_text and len(set(re.findall(r"#\d  \d\.\d{3}  \S+\.png", typed_text))) == 5, typed_text
+    screenshot(page, "5_explorer_typed_query")
+    handle = cell.locator(".widget-slider .noUi-handle").first
+    handle.focus()
+    for _ in range(2):
+        handle.press("ArrowRight")
+    slid_text, slid_images = wait_for("Top-7 for 'a red car'")
+    assert len(set(re.findall(r"#\d  \d\.\d{3}  \S+\.png", slid_text))) == 7, slid_text
+    assert slid_images != first_images, "the thumbnails did not change with K"
+    screenshot(page, "5_explorer_k7")

@@ -23,6 +23,7 @@ LECTURES = {
     "02": "02_cosine_similarity_many_vectors.ipynb",
     "03": "03_topk_search.ipynb",
     "04": "04_how_clip_learns.ipynb",
+    "05": "05_search_your_own_pictures.ipynb",
 }
 # nbgrader owns these: source/ keeps solutions, release/ is generated, the rest are students' work.
 NOT_OURS = ("source/", "release/", "submitted/", "autograded/", "feedback/")
@@ -406,3 +407,52 @@ def test_one_name_for_the_course_model_and_images_are_never_photos(key):
 def test_03_sends_quiz_2_to_the_running_dogs():
     text = markdown(nbformat.read(NOTEBOOKS / LECTURES["03"], as_version=4))
     assert "달리는 강아지" in text and "머리만 그린 강아지 세 마리" not in text
+
+
+def test_05_encodes_once_then_reuses_and_names_what_it_skips():
+    nb = executed("05")
+    text = all_text(nb)
+    assert re.search(r"^first run:  encoded 200, reused 0, [\d.]+ images/s", text, re.M)
+    assert re.search(r"^second run: encoded 0, reused 200, \d+ images/s", text, re.M)
+    assert re.search(r"^after touching \S+: encoded 1, reused 4$", text, re.M)
+    assert re.search(r"^skipped broken\.jpg: \w+Error$", text, re.M)
+
+
+def test_05_searches_in_four_directions_with_thumbnails():
+    nb = executed("05")
+    for snippet in ('title=f"text -> image', 'title="image -> image', 'title=f"image -> text'):
+        assert pictures(cell_with(nb, snippet)), f"no figure from the cell with {snippet!r}"
+    image_to_image = stdout(cell_with(nb, "exclude=query_index"))
+    assert "query picture: fish_03.png" in image_to_image and "#1" in image_to_image
+    assert "fish_03.png" not in image_to_image.split("query picture: fish_03.png", 1)[1], "the query came back as a result"
+    assert "text -> text for" in all_text(nb)
+
+
+def test_05_measures_templates_thresholds_scale_and_the_gap():
+    text = all_text(executed("05"))
+    rows = re.findall(r"^(.+?)\s+(\d\.\d{3}) +(\d\.\d{3}) +(\d\.\d{3}) +(\d\.\d{3})$", text, re.M)
+    assert {"{}", "a drawing of a {}", "ensemble of all 5"} <= {r[0].strip() for r in rows}, rows
+    assert re.search(r"^real queries \(200 captions\) accepted: \d+%$", text, re.M)
+    assert re.search(r"^nonsense queries \(set B, 30\) rejected: \d+%$", text, re.M)
+    sizes = re.findall(r"^ +([\d,]+) +[\d.]+ MB +[\d.]+$", text, re.M)
+    assert sizes == ["200", "10,000"], f"the tests time up to CLIPCOURSE_SCALE_MAX=20000 vectors, got {sizes}"
+    assert "faiss-cpu is not installed" in text or "HNSW index over" in text
+    assert re.search(r"^cosine of the two modality means: -?\d\.\d{3}$", text, re.M)
+
+
+def test_05_failure_lab_shows_each_case_before_and_after():
+    nb = executed("05")
+    text = all_text(nb)
+    assert re.search(r"^before +-> .+\n^after 'car' written +-> ", text, re.M)
+    assert len(re.findall(r"-> \d+ of the Top-10 are balls$", text, re.M)) == 3
+    assert re.search(r"^right counts: \d of 3$", text, re.M)
+    assert re.search(r"^English .*Recall@10 \d\.\d{3}.*\n^Korean .*Recall@10 \d\.\d{3}", text, re.M)
+    assert pictures(cell_with(nb, 'with_word(fruit, "car")'))
+
+
+def test_05_explorer_prints_the_same_results_without_widgets():
+    nb = executed("05")
+    printed = stdout(cell_with(nb, 'explore("a yellow flower", k=5)'))
+    assert printed.startswith("Top-5 for 'a yellow flower'") and len(re.findall(r"^#\d  ", printed, re.M)) == 5
+    explorer = cell_with(nb, "widgets.interactive_output(explore")
+    assert any("application/vnd.jupyter.widget-view+json" in out.get("data", {}) for out in explorer.outputs)
