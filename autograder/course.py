@@ -78,6 +78,12 @@ class Course:
     def db_url(self):
         return f"sqlite:///{self.db_path}"
 
+    @property
+    def course_id(self):
+        """nbgrader's ``CourseDirectory.course_id`` (every ``Gradebook`` is opened with it: none adds a
+        spurious ``default_course`` row)."""
+        return str(self.config.CourseDirectory.get("course_id", "") or "default_course")
+
     def assignments(self):
         if not self.source.is_dir():
             return []
@@ -102,7 +108,7 @@ class Course:
         from nbgrader.api import Gradebook
 
         rows = []
-        with Gradebook(self.db_url) as gb:
+        with Gradebook(self.db_url, course_id=self.course_id) as gb:
             for notebook in gb.find_assignment(assignment).notebooks:
                 answers = {c.name for c in notebook.solution_cells}
                 rows += [{"notebook": notebook.name, "grade_id": c.name, "auto_score": 0.0, "max_score": c.max_score,
@@ -328,4 +334,13 @@ def write_json(path, data):
     except UnicodeEncodeError:
         raw = json.dumps(data, indent=1, ensure_ascii=True).encode("ascii")
     tmp.write_bytes(raw)
+    os.replace(tmp, path)
+
+
+def write_text(path, text):
+    """Write UTF-8 text atomically (a rename): a run killed while writing leaves the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
