@@ -54,6 +54,7 @@ def run(job):
               "grades": [], "notes": list(job.get("notes", [])), "flags": list(job.get("flags", [])), "events": {},
               "digest": job["digest"], "fingerprint": job["fingerprint"], "timing": {}}
     try:
+        fb.use_course_delimiters(load_config(job["class_root"]))  # before any hidden test or solution is looked for
         result["notes"] += _build_course(job, course)
         gradebook_cells = _source_cells(course, assignment, job.get("course_id", "default_course"))
         _inspect_submission(job, course, gradebook_cells, result)

@@ -29,6 +29,8 @@ import difflib
 import re
 import uuid
 
+from . import feedback as fb
+
 _SPACES = re.compile(r"\s+")
 #: Characters of a cell compared when an answer cell is found by its place (difflib's time grows faster than
 #: the text: three 1 MB cells between two read-only cells took 18 s, a notebook of such cells many minutes).
@@ -45,19 +47,20 @@ def _norm(text):
 
 
 def _visible(source):
+    return "\n".join(fb.split_hidden(source)[0])
+
+
+def _without_solution(source):
+    """The source without its solution regions (the course's delimiters, as nbgrader's ClearSolutions reads them)."""
     kept, inside = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
+    for line in (source or "").split("\n"):
+        if fb.SOLUTION[0] in line:
             inside = True
-        elif "END HIDDEN TESTS" in line:
+        elif fb.SOLUTION[1] in line:
             inside = False
         elif not inside:
             kept.append(line)
     return "\n".join(kept)
-
-
-def _without_solution(source):
-    return re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", source or "", flags=re.S)
 
 
 def _instructor(meta):
