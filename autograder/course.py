@@ -272,8 +272,9 @@ def course_paths(course):
     return sorted(set(found))
 
 
-def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs):
-    """What sandbox.py needs: uid, limits, environment and the read-only paths."""
+def sandbox_spec(course, settings, slot, job_dir, model_dir, jobs):
+    """What sandbox.py needs: uid, limits, environment and the read-only paths (never the reference answers: only the
+    job process, outside the box, reads those)."""
     threads = threads_per_kernel(jobs)
     support = os.path.join(job_dir, "support")
     os.makedirs(support, exist_ok=True)

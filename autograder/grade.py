@@ -91,9 +91,9 @@ def _grade_class(submissions, course, assignment, settings, log):
     course.out.mkdir(parents=True, exist_ok=True)
     model_dir = _readable_model(course, resolve_model(course), log)
     reference_dir = prepare_references(course, model_dir, log)
-    _check_readable(course, reference_dir)
+    _check_readable(course)
     assignments = sorted({s.assignment for s in subs if s.assignment in course.assignments()})
-    box = preflight.sandbox_key(course, settings, model_dir, reference_dir, jobs)
+    box = preflight.sandbox_key(course, settings, model_dir, jobs)
     fingerprints, zero_grades = {}, {}
     for a in assignments:
         fingerprints[a] = course.ensure_in_gradebook(a, log) + f"-{_model_key(model_dir)}-{box}"
@@ -125,7 +125,7 @@ def _grade_class(submissions, course, assignment, settings, log):
     env["forkserver"] = _start_fork_server(env) if to_run else None
     try:
         if to_run:  # before any job starts; nothing to grade, nothing to check
-            preflight.check_course_reachable(course, settings, model_dir, reference_dir, jobs, assignments, log)
+            preflight.check_course_reachable(course, settings, model_dir, jobs, assignments, log)
         if env["forkserver"] and not env["forkserver"].ready():
             env["forkserver"].close()
             env["forkserver"] = None
@@ -205,8 +205,10 @@ def prepare_references(course, model_dir, log):
     return cache
 
 
-def _check_readable(course, reference_dir):
-    bad = unreadable_files(course_paths(course) + ([str(reference_dir)] if reference_dir else []))
+def _check_readable(course):
+    """What kernels read (the course's package and data) must be world-readable; the reference answers need not
+    be: only the job process, outside the box, reads them."""
+    bad = unreadable_files(course_paths(course))
     if bad:
         raise CourseError("graded kernels run as an unprivileged user and cannot read: " + ", ".join(bad[:5])
                           + " — make them world-readable (chmod a+r) and run again")
@@ -370,7 +372,7 @@ def _run_job_in(sub, slot, env, running, stop, job_dir, server=None):
     os.chmod(job_dir, 0o755)
     kernel_dir = os.path.join(job_dir, "kernel")
     os.makedirs(kernel_dir)
-    spec = sandbox_spec(course, settings, slot, kernel_dir, env["model_dir"], env["reference_dir"], env["jobs"])
+    spec = sandbox_spec(course, settings, slot, kernel_dir, env["model_dir"], env["jobs"])
     job = {
         "dir": job_dir, "class_root": str(course.root), "student": sub.student, "name": sub.name,
         "assignment": sub.assignment, "course_id": course.course_id,

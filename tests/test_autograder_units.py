@@ -458,12 +458,12 @@ def test_resume_key_changes_with_what_kernels_see_not_with_the_number_of_jobs(co
     from autograder.course import Settings
     from autograder.preflight import sandbox_key
 
-    base = sandbox_key(course, Settings(jobs=1), None, None, 1)
-    assert sandbox_key(course, Settings(jobs=2), None, None, 2) == base
-    assert sandbox_key(course, Settings(jobs=1, memory_mb=1000), None, None, 1) != base
-    assert sandbox_key(course, Settings(jobs=1, sandbox=False), None, None, 1) != base
-    assert sandbox_key(course, Settings(jobs=1, extra_readonly=("/opt",)), None, None, 1) != base
-    assert sandbox_key(course, Settings(jobs=1), "/models/other", None, 1) != base
+    base = sandbox_key(course, Settings(jobs=1), None, 1)
+    assert sandbox_key(course, Settings(jobs=2), None, 2) == base
+    assert sandbox_key(course, Settings(jobs=1, memory_mb=1000), None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1, sandbox=False), None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1, extra_readonly=("/opt",)), None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1), "/models/other", 1) != base
 
 
 @pytest.mark.parametrize("cores, ram_gb, memory_mb, jobs", [
@@ -574,3 +574,20 @@ def test_quiz6_grading_inputs_are_drawn_from_the_graders_secret(tmp_path):
     finally:
         grading._STATE.clear()
         grading._STATE.update(saved)
+
+
+def test_kernels_need_the_course_readable_not_the_reference_answers(course):
+    """The reference answers are never in a kernel's view (sandbox_spec), so they may stay root-only."""
+    from autograder.course import CourseError
+    from autograder.grade import _check_readable
+
+    references = course.out / ".references"
+    references.mkdir(parents=True)
+    (references / "quiz2.json").write_text("{}")
+    os.chmod(references / "quiz2.json", 0o600)
+    _check_readable(course)
+    (course.root / "clipcourse").mkdir()
+    (course.root / "clipcourse" / "__init__.py").write_text("")
+    os.chmod(course.root / "clipcourse" / "__init__.py", 0o600)
+    with pytest.raises(CourseError, match=r"cannot read: .*clipcourse/__init__.py .*chmod a\+r"):
+        _check_readable(course)
