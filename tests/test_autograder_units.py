@@ -591,3 +591,20 @@ def test_kernels_need_the_course_readable_not_the_reference_answers(course):
     os.chmod(course.root / "clipcourse" / "__init__.py", 0o600)
     with pytest.raises(CourseError, match=r"cannot read: .*clipcourse/__init__.py .*chmod a\+r"):
         _check_readable(course)
+
+
+def test_the_guards_reply_is_parsed_only_when_the_guard_could_have_written_it():
+    import json
+    import time
+
+    from autograder.execute import GUARD_REPLY_MAX, guard_report
+
+    honest = json.dumps({"nonce": "abc", "findings": ["np.allclose"], "more": 0, "threads": 0})
+    assert guard_report(repr(honest), "abc")["findings"] == ["np.allclose"]
+    for reply in (repr(honest.replace("abc", "xyz")), "[" * 100_000, "{'nonce': 'abc'}", None):
+        with pytest.raises((ValueError, SyntaxError, MemoryError, RecursionError)):
+            guard_report(reply, "abc")
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="size"):
+        guard_report("(" * (GUARD_REPLY_MAX + 1), "abc")  # refused before literal_eval sees it
+    assert time.monotonic() - started < 0.1
