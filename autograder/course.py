@@ -175,16 +175,14 @@ def job_memory_mb(cores=None):
     return 4096 + 256 * max(0, cores - 2)
 
 
-def ram_mb(meminfo="/proc/meminfo"):
-    """This machine's RAM in MB (MemTotal), or None where it cannot be read (not Linux)."""
+def ram_mb():
+    """This machine's RAM in MB (psutil's total: ``MemTotal`` on Linux), or None where it cannot be read."""
     try:
-        with open(meminfo) as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        import psutil
+
+        return psutil.virtual_memory().total // 2 ** 20
+    except Exception:  # noqa: BLE001 - unknown RAM: the cores decide (default_jobs)
+        return None
 
 
 def default_jobs(cores, ram, memory_mb):

@@ -31,6 +31,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 
 from . import verdict
+from .verdict import is_instructor_cell, is_test_cell  # noqa: F401 (job.py and preflight.py take them from here)
 from .feedback import split_hidden
 
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
@@ -148,16 +149,6 @@ def _error_output(ename, evalue):
 
 def _nbgrader(cell):
     return cell.metadata.get("nbgrader", {})
-
-
-def is_test_cell(cell):
-    meta = _nbgrader(cell)
-    return cell.cell_type == "code" and meta.get("grade", False) and not meta.get("solution", False)
-
-
-def is_instructor_cell(cell):
-    meta = _nbgrader(cell)
-    return cell.cell_type == "code" and (is_test_cell(cell) or (meta.get("locked", False) and not meta.get("solution", False)))
 
 
 class SafeExecute(Execute):
