@@ -62,10 +62,13 @@ class Course:
             raise CourseError(f"{self.root} has no nbgrader_config.py: run the command from the course folder "
                               "or pass --course DIR")
         self.config = load_config(self.root)
-        self.source = self.root / _configured(self.config, "source_directory", "source")
-        self.submitted = self.root / _configured(self.config, "submitted_directory", "submitted")
-        self.autograded = self.root / _configured(self.config, "autograded_directory", "autograded")
-        self.feedback = self.root / _configured(self.config, "feedback_directory", "feedback")
+        from nbgrader.coursedir import CourseDirectory
+
+        folders = CourseDirectory(config=self.config)  # nbgrader's own names, as the course configures them
+        self.source = self.root / folders.source_directory
+        self.submitted = self.root / folders.submitted_directory
+        self.autograded = self.root / folders.autograded_directory
+        self.feedback = self.root / folders.feedback_directory
         self.out = self.root / "build" / "grades"
         self.db_path = self.root / "gradebook.db"
         db_url = self.config.CourseDirectory.get("db_url")
@@ -146,10 +149,6 @@ def load_config(root):
     except Exception as error:
         raise CourseError(f"{root}/nbgrader_config.py could not be loaded: {error}") from error
     return config
-
-
-def _configured(config, name, default):
-    return config.CourseDirectory.get(name, default) if "CourseDirectory" in config else default
 
 
 def cell_timeout(course, settings):

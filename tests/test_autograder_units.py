@@ -604,3 +604,11 @@ def test_the_guards_reply_is_parsed_only_when_the_guard_could_have_written_it():
     with pytest.raises(ValueError, match="size"):
         guard_report("(" * (GUARD_REPLY_MAX + 1), "abc")  # refused before literal_eval sees it
     assert time.monotonic() - started < 0.1
+
+
+def test_course_folders_are_nbgraders_as_the_course_configures_them(course):
+    assert (course.submitted, course.autograded) == (course.root / "submitted", course.root / "autograded")
+    with open(course.root / "nbgrader_config.py", "a") as config:
+        config.write('c.CourseDirectory.submitted_directory = "collected"\nc.CourseDirectory.feedback_directory = "fb"\n')
+    again = Course(course.root)
+    assert (again.submitted, again.feedback, again.course_id) == (course.root / "collected", course.root / "fb", "tiny")
