@@ -14,7 +14,8 @@ in both layouts) the one with edited answer cells, else the newest, is graded an
 
 Student names are kept exactly as the folder or file carries them (Hangul, spaces, dots, long
 names): that is the CSV's ``student`` column. nbgrader gets a safe, unique id for its folders and
-gradebook (``student_id``). Every entry of the submissions folder becomes a row or a line in
+gradebook (``student_id``); the copy made under that id in the course's own ``submitted/`` is marked
+(``COPY_MARK``), so grading that folder again never counts it as another student. Every entry of the submissions folder becomes a row or a line in
 ``Found.skipped`` saying why it was not graded; FIFOs, devices and sockets are never opened.
 """
 import dataclasses
@@ -40,6 +41,9 @@ MAX_NOTEBOOK_MB = 50
 #: tmpfs (course.sandbox_spec): what cannot fit there is left out here, smallest files kept first, instead of
 #: being hashed and copied twice and then cut off part-way (a 2 GB file reached the kernel as its first 512 MB).
 MAX_EXTRA_MB = 448
+#: ``submitted/<student_id>/COPY_MARK`` holds the exact name (UTF-8) of the student whose submission ``install``
+#: copied there: a folder whose name is that name's id is the grader's copy, not a student of its own.
+COPY_MARK = ".autograder-name"
 
 
 @dataclasses.dataclass
@@ -54,6 +58,7 @@ class Submission:
     digest: str = ""     # sha256 of everything submitted (resume key)
     name: str = ""       # the student's name exactly as submitted (the CSV's student column)
     flags: list = dataclasses.field(default_factory=list)  # for a human to check (the CSV's flags column)
+    raw: str = ""        # the name as the folder or file carries it (undecodable bytes as surrogates)
 
 
 class Found(list):
@@ -87,6 +92,25 @@ def student_id(name):
     hint = _UNSAFE.sub("_", ascii_hint).strip("._-")[:40].rstrip("._-") or "student"
     digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{hint}-{digest[:10]}"
+
+
+def _long_id(name):
+    """The id of a name whose ``student_id`` another name already has (see ``_unique_ids``)."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{student_id(name).rsplit('-', 1)[0]}-{digest[:24]}"
+
+
+def copy_of(folder):
+    """The exact student name whose submission ``install`` copied into ``folder`` (a ``submitted/<id>/``), or
+    None. The mark counts only when the folder's name is that name's id: a folder cannot claim another name."""
+    try:
+        with open(Path(folder) / COPY_MARK, "rb", opener=lambda p, f: os.open(p, f | os.O_NOFOLLOW | os.O_NONBLOCK)) as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return None
+            name = f.read(4096).decode("utf-8", "surrogateescape")
+    except OSError:
+        return None
+    return name if name and Path(folder).name in (student_id(name), _long_id(display_name(name))) else None
 
 
 def _kind(path):
@@ -206,10 +230,20 @@ def find(directory, course, assignment=None):
     if assignment and assignment not in known:
         raise ValueError(f"assignment {assignment!r} is not in {course.source} (found: {', '.join(known) or 'none'})")
     found, skipped = [], []
-    for entry in _entries(directory):
+    entries = _entries(directory)
+    names = {entry.name for entry in entries}
+    for entry in entries:
         name, kind = entry.name, _kind(entry)
         label = display_name(name)
-        if name in SYSTEM_ENTRIES:
+        original = copy_of(entry) if kind == "dir" else None
+        if original is not None and original in names:
+            skipped.append((label, f"the grader's copy of {display_name(original)}/ (nbgrader's id for that name): "
+                            "graded as that student"))
+        elif original is not None:  # the student's own folder is gone: the copy is still that student, not another
+            subs, lines = _from_student_dir(entry, course, known, assignment, name=original)
+            found += subs
+            skipped += lines
+        elif name in SYSTEM_ENTRIES:
             skipped.append((label, "a system file or folder, not a submission"))
         elif is_notebook_name(name) and kind != "dir":
             found.append(_from_flat(entry, course, known, assignment))
@@ -226,8 +260,8 @@ def find(directory, course, assignment=None):
     return Found(_unique_ids(_look_alike(_dedupe(found))), skipped)
 
 
-def _from_student_dir(student_dir, course, known, assignment):
-    student = student_dir.name
+def _from_student_dir(student_dir, course, known, assignment, name=None):
+    student = name or student_dir.name
     folders, loose = [], []
     for p in _entries(student_dir):
         kind = _kind(p)
@@ -236,7 +270,7 @@ def _from_student_dir(student_dir, course, known, assignment):
         elif is_notebook_name(p.name) and kind == "file":
             loose.append(p)
     matched = [p for p in folders if p.name in known and (not assignment or p.name == assignment)]
-    subs = [_from_nbgrader(student, adir, course) for adir in matched]
+    subs = [_from_nbgrader(student, adir, course, folder_id=student_dir.name) for adir in matched]
     label = display_name(student)
     lines = [(f"{label}/{display_name(p.name)}", f"another assignment (graded: {assignment})")
              for p in folders if p.name in known and p not in matched]
@@ -264,12 +298,13 @@ def _stray_folder(student_dir, folders, course, known, assignment):
             nb, _ = read_notebook(path)
             match = _best_match(nb, [assignment] if assignment else known, course) if nb else None
             if match:
-                sub = _from_nbgrader(student, folder, course, match[0], shallow=folder == student_dir)
+                sub = _from_nbgrader(student, folder, course, match[0], shallow=folder == student_dir,
+                                     folder_id=student_dir.name)
                 where = "the student's folder itself" if folder == student_dir else f"folder {display_name(folder.name)!r}"
                 sub.notes.append(f"{where} graded as {match[0]}")
                 return sub
     names = ", ".join(repr(display_name(f.name)) for f in folders)
-    sub = Submission(student_id(student), assignment or "unknown", {}, [], None, name=display_name(student),
+    sub = Submission(student_id(student), assignment or "unknown", {}, [], None, name=display_name(student), raw=student,
                      problem=f"no folder named after an assignment (found {names}) and no notebook with its grade cells")
     sub.digest = _digest([p for f in folders for p in _notebooks_in(f)])
     return sub
@@ -296,7 +331,7 @@ def _best_match(nb, candidates, course):
 def _from_flat(path, course, known, assignment):
     name = _stem(path.name)
     sub = Submission(student_id(name), assignment or (known[0] if len(known) == 1 else ""), {}, [], None,
-                     name=display_name(name))
+                     name=display_name(name), raw=name)
     nb, problem = read_notebook(path)
     sub.digest = _digest([path]) if _kind(path) == "file" else \
         hashlib.sha256(os.fsencode(path) + _kind(path).encode()).hexdigest()[:16]
@@ -325,9 +360,11 @@ def _from_flat(path, course, known, assignment):
     return sub
 
 
-def _from_nbgrader(student, adir, course, assignment=None, shallow=False):
+def _from_nbgrader(student, adir, course, assignment=None, shallow=False, folder_id=None):
     assignment = assignment or adir.name
-    sub = Submission(student_id(student), assignment, {}, [], adir, name=display_name(student))
+    # the grader's copy of a student whose own folder is gone keeps the id it is filed under (short or long form)
+    own_id = folder_id if folder_id and folder_id != student else None
+    sub = Submission(own_id or student_id(student), assignment, {}, [], adir, name=display_name(student), raw=student)
     expected = course.notebooks(assignment)
     files, links, special = _regular_tree(adir)
     if shallow:  # notebooks lying in the student's own folder: only that folder's files
@@ -530,8 +567,7 @@ def _unique_ids(found):
     owner = {}
     for sub in sorted(found, key=lambda s: (s.student != s.name, s.name)):  # plain ids keep their own name
         if owner.setdefault((sub.student, sub.assignment), sub.name) != sub.name:
-            digest = hashlib.sha256(sub.name.encode("utf-8", "surrogateescape")).hexdigest()
-            sub.student = f"{student_id(sub.name).rsplit('-', 1)[0]}-{digest[:24]}"
+            sub.student = _long_id(sub.name)
             owner[(sub.student, sub.assignment)] = sub.name
     return sorted(found, key=lambda s: (s.assignment, s.name))
 
@@ -549,4 +585,9 @@ def install(sub, course):
         shutil.copy2(sub.base / rel, dest / rel, follow_symlinks=False)
     for name, path in sub.files.items():
         shutil.copy2(path, dest / f"{name}.ipynb", follow_symlinks=False)
+    if sub.student != sub.raw and sub.raw:  # so that grading submitted/ itself never takes the copy for a student
+        mark = dest.parent / COPY_MARK
+        tmp = mark.with_name(mark.name + ".tmp")
+        tmp.write_bytes(sub.raw.encode("utf-8", "surrogateescape"))
+        os.replace(tmp, mark)
     return dest

@@ -62,10 +62,13 @@ class Course:
             raise CourseError(f"{self.root} has no nbgrader_config.py: run the command from the course folder "
                               "or pass --course DIR")
         self.config = load_config(self.root)
-        self.source = self.root / _configured(self.config, "source_directory", "source")
-        self.submitted = self.root / _configured(self.config, "submitted_directory", "submitted")
-        self.autograded = self.root / _configured(self.config, "autograded_directory", "autograded")
-        self.feedback = self.root / _configured(self.config, "feedback_directory", "feedback")
+        from nbgrader.coursedir import CourseDirectory
+
+        folders = CourseDirectory(config=self.config)  # nbgrader's own names, as the course configures them
+        self.source = self.root / folders.source_directory
+        self.submitted = self.root / folders.submitted_directory
+        self.autograded = self.root / folders.autograded_directory
+        self.feedback = self.root / folders.feedback_directory
         self.out = self.root / "build" / "grades"
         self.db_path = self.root / "gradebook.db"
         db_url = self.config.CourseDirectory.get("db_url")
@@ -77,6 +80,12 @@ class Course:
     @property
     def db_url(self):
         return f"sqlite:///{self.db_path}"
+
+    @property
+    def course_id(self):
+        """nbgrader's ``CourseDirectory.course_id`` (every ``Gradebook`` is opened with it: none adds a
+        spurious ``default_course`` row)."""
+        return str(self.config.CourseDirectory.get("course_id", "") or "default_course")
 
     def assignments(self):
         if not self.source.is_dir():
@@ -102,7 +111,7 @@ class Course:
         from nbgrader.api import Gradebook
 
         rows = []
-        with Gradebook(self.db_url) as gb:
+        with Gradebook(self.db_url, course_id=self.course_id) as gb:
             for notebook in gb.find_assignment(assignment).notebooks:
                 answers = {c.name for c in notebook.solution_cells}
                 rows += [{"notebook": notebook.name, "grade_id": c.name, "auto_score": 0.0, "max_score": c.max_score,
@@ -142,10 +151,6 @@ def load_config(root):
     return config
 
 
-def _configured(config, name, default):
-    return config.CourseDirectory.get(name, default) if "CourseDirectory" in config else default
-
-
 def cell_timeout(course, settings):
     if settings.cell_timeout:
         return settings.cell_timeout
@@ -169,16 +174,14 @@ def job_memory_mb(cores=None):
     return 4096 + 256 * max(0, cores - 2)
 
 
-def ram_mb(meminfo="/proc/meminfo"):
-    """This machine's RAM in MB (MemTotal), or None where it cannot be read (not Linux)."""
+def ram_mb():
+    """This machine's RAM in MB (psutil's total: ``MemTotal`` on Linux), or None where it cannot be read."""
     try:
-        with open(meminfo) as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) // 1024  # kB
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
+        import psutil
+
+        return psutil.virtual_memory().total // 2 ** 20
+    except Exception:  # noqa: BLE001 - unknown RAM: the cores decide (default_jobs)
+        return None
 
 
 def default_jobs(cores, ram, memory_mb):
@@ -266,8 +269,9 @@ def course_paths(course):
     return sorted(set(found))
 
 
-def sandbox_spec(course, settings, slot, job_dir, model_dir, reference_dir, jobs):
-    """What sandbox.py needs: uid, limits, environment and the read-only paths."""
+def sandbox_spec(course, settings, slot, job_dir, model_dir, jobs):
+    """What sandbox.py needs: uid, limits, environment and the read-only paths (never the reference answers: only the
+    job process, outside the box, reads those)."""
     threads = threads_per_kernel(jobs)
     support = os.path.join(job_dir, "support")
     os.makedirs(support, exist_ok=True)
@@ -328,4 +332,13 @@ def write_json(path, data):
     except UnicodeEncodeError:
         raw = json.dumps(data, indent=1, ensure_ascii=True).encode("ascii")
     tmp.write_bytes(raw)
+    os.replace(tmp, path)
+
+
+def write_text(path, text):
+    """Write UTF-8 text atomically (a rename): a run killed while writing leaves the previous file whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)

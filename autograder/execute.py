@@ -31,10 +31,14 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 
 from . import verdict
+from .verdict import is_instructor_cell, is_test_cell  # noqa: F401 (job.py and preflight.py take them from here)
 from .feedback import split_hidden
 
 SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 GUARD_TIMEOUT = 60
+#: The guard names at most MAX_FINDINGS repairs (guard.py): an honest reply is a few KB; a kernel that answers more
+#: is not running the guard's code, and its text is never parsed.
+GUARD_REPLY_MAX = 2 ** 20
 HEARTBEAT_STOP_TIMEOUT = 5  # seconds to wait for the heartbeat thread when the channels stop
 ERROR_TEXT, ERROR_LINE, ERROR_LINES = 4000, 2000, 40  # an error's message, one traceback line, lines kept
 
@@ -145,16 +149,6 @@ def _error_output(ename, evalue):
 
 def _nbgrader(cell):
     return cell.metadata.get("nbgrader", {})
-
-
-def is_test_cell(cell):
-    meta = _nbgrader(cell)
-    return cell.cell_type == "code" and meta.get("grade", False) and not meta.get("solution", False)
-
-
-def is_instructor_cell(cell):
-    meta = _nbgrader(cell)
-    return cell.cell_type == "code" and (is_test_cell(cell) or (meta.get("locked", False) and not meta.get("solution", False)))
 
 
 class SafeExecute(Execute):
@@ -465,9 +459,7 @@ class SafeExecute(Execute):
             value = msg["content"]["user_expressions"]["v"]  # no reply (None): the guard failed, below
             if not self._guard_seen and value.get("ename") == "ModuleNotFoundError":
                 raise GuardMissing("the guard was not loaded in the kernel (see kernel.log in the job folder)")
-            report = json.loads(ast.literal_eval(value["data"]["text/plain"]))
-            if report["nonce"] != nonce:
-                raise ValueError("wrong nonce")
+            report = guard_report(value["data"]["text/plain"], nonce)
         except GuardMissing:
             raise
         except Exception:
@@ -490,3 +482,15 @@ class SafeExecute(Execute):
             self._events["tamper"].append({"cell": index, "grade_id": _nbgrader(cell).get("grade_id"),
                                            "findings": report["findings"], "more": report["more"]})
         self._events["threads"] = max(self._events["threads"], report["threads"])
+
+
+def guard_report(text, nonce):
+    """The guard's report from its reply (IPython's repr of the JSON text it returns); ValueError when the reply is
+    larger than the guard writes, not that, or without this call's nonce."""
+    if not isinstance(text, str) or len(text) > GUARD_REPLY_MAX:
+        raise ValueError("the guard's reply is not text of the size the guard writes")
+    body = ast.literal_eval(text)
+    report = json.loads(body) if isinstance(body, str) else None
+    if not isinstance(report, dict) or report.get("nonce") != nonce:
+        raise ValueError("the guard's reply does not carry this call's nonce")
+    return report

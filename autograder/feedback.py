@@ -12,17 +12,31 @@ and their tracebacks quote the failing hidden line (nbgrader #917, #1363). Here:
 * ``find_leaks`` checks the rendered HTML's text once more; ``job.py`` swaps in a scores-only page
   if it ever finds something.
 """
+import copy
 import html
 import re
 
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Any, Bool
 
+#: nbgrader's default delimiters; a job puts in its course's own (``use_course_delimiters``) before anything reads them.
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+SOLUTION = ("BEGIN SOLUTION", "END SOLUTION")
 MIN_SECRET = 8  # shorter lines ("else:", "pass") say nothing about a test
 REMOVED = "[hidden test line removed]"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _SPACES = re.compile(r"\s+")
+
+
+def use_course_delimiters(config):
+    """Take the hidden-test and solution delimiters from the course's nbgrader config, as nbgrader itself reads
+    them (``ClearHiddenTests.begin_test_delimeter``…, ``ClearSolutions.begin_solution_delimeter``…)."""
+    global BEGIN, END, SOLUTION
+    from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
+
+    hidden, solutions = ClearHiddenTests(config=copy.deepcopy(config)), ClearSolutions(config=copy.deepcopy(config))
+    BEGIN, END = hidden.begin_test_delimeter, hidden.end_test_delimeter
+    SOLUTION = (solutions.begin_solution_delimeter, solutions.end_solution_delimeter)
 
 
 def _norm(text):

@@ -8,6 +8,7 @@ fingerprint), so a rerun grades only what is missing or changed; interrupting lo
 submissions being graded at that moment.
 """
 import concurrent.futures
+import contextlib
 import hashlib
 import json
 import os
@@ -23,8 +24,10 @@ import time
 from pathlib import Path
 
 from . import collect, forkserver, gradebook, modelcheck, preflight, report, verdict
+import filelock
+
 from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, jobs_for, resolve_model,
-                     sandbox_spec, unreadable_files, write_json)
+                     sandbox_spec, unreadable_files, write_json, write_text)
 
 SLACK_S = 300  # on top of the notebook budget: kernel start, nbgrader, feedback
 # What every job process imports (job.py's own imports, and what it imports later: nbgrader's converters and
@@ -43,9 +46,39 @@ class ClassRun:
 
 
 def grade_class(submissions, course_root=".", assignment=None, settings=None, log=print):
-    started = time.monotonic()
-    settings = settings or Settings()
+    """Grade every submission in ``submissions`` for the course at ``course_root`` (one run per course at once)."""
     course = Course(course_root)
+    with one_run(course):
+        return _grade_class(submissions, course, assignment, settings or Settings(), log)
+
+
+@contextlib.contextmanager
+def one_run(course):
+    """The course's grading lock (``build/grades/.state/grading.lock``, an ``flock`` the kernel drops when the run
+    ends, however it ends): a second run on the same course stops at once and says who holds it."""
+    state = course.out / ".state"
+    state.mkdir(parents=True, exist_ok=True)
+    holder = state / "grading.lock.holder"
+    lock = filelock.FileLock(state / "grading.lock", timeout=0, fallback_to_soft=False)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        try:
+            who = holder.read_text(encoding="utf-8").strip()
+        except OSError:
+            who = "another process"
+        raise CourseError(f"another grading run is working on {course.root} ({who}): nothing was changed; wait for it "
+                          "to end (or stop it) and run the command again; what it finished is kept") from None
+    try:
+        write_text(holder, f"process {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                           f"{' '.join(sys.argv)[:200]}\n")
+        yield
+    finally:
+        lock.release()
+
+
+def _grade_class(submissions, course, assignment, settings, log):
+    started = time.monotonic()
     subs = collect.find(submissions, course, assignment)
     for entry, why in subs.skipped:
         log(f"not graded: {report.printable(entry)} ({report.printable(why)})")
@@ -58,9 +91,9 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     course.out.mkdir(parents=True, exist_ok=True)
     model_dir = _readable_model(course, resolve_model(course), log)
     reference_dir = prepare_references(course, model_dir, log)
-    _check_readable(course, reference_dir)
+    _check_readable(course)
     assignments = sorted({s.assignment for s in subs if s.assignment in course.assignments()})
-    box = preflight.sandbox_key(course, settings, model_dir, reference_dir, jobs)
+    box = preflight.sandbox_key(course, settings, model_dir, jobs)
     fingerprints, zero_grades = {}, {}
     for a in assignments:
         fingerprints[a] = course.ensure_in_gradebook(a, log) + f"-{_model_key(model_dir)}-{box}"
@@ -68,7 +101,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     snapshot = course.out / ".state" / "gradebook-snapshot.db"
     snapshot.parent.mkdir(parents=True, exist_ok=True)
     if course.db_path.exists():
-        shutil.copy(course.db_path, snapshot)
+        gradebook.snapshot(course.db_path, snapshot)
 
     results, todo = {}, []
     for sub in subs:
@@ -92,7 +125,7 @@ def grade_class(submissions, course_root=".", assignment=None, settings=None, lo
     env["forkserver"] = _start_fork_server(env) if to_run else None
     try:
         if to_run:  # before any job starts; nothing to grade, nothing to check
-            preflight.check_course_reachable(course, settings, model_dir, reference_dir, jobs, assignments, log)
+            preflight.check_course_reachable(course, settings, model_dir, jobs, assignments, log)
         if env["forkserver"] and not env["forkserver"].ready():
             env["forkserver"].close()
             env["forkserver"] = None
@@ -172,8 +205,10 @@ def prepare_references(course, model_dir, log):
     return cache
 
 
-def _check_readable(course, reference_dir):
-    bad = unreadable_files(course_paths(course) + ([str(reference_dir)] if reference_dir else []))
+def _check_readable(course):
+    """What kernels read (the course's package and data) must be world-readable; the reference answers need not
+    be: only the job process, outside the box, reads them."""
+    bad = unreadable_files(course_paths(course))
     if bad:
         raise CourseError("graded kernels run as an unprivileged user and cannot read: " + ", ".join(bad[:5])
                           + " — make them world-readable (chmod a+r) and run again")
@@ -337,10 +372,10 @@ def _run_job_in(sub, slot, env, running, stop, job_dir, server=None):
     os.chmod(job_dir, 0o755)
     kernel_dir = os.path.join(job_dir, "kernel")
     os.makedirs(kernel_dir)
-    spec = sandbox_spec(course, settings, slot, kernel_dir, env["model_dir"], env["reference_dir"], env["jobs"])
+    spec = sandbox_spec(course, settings, slot, kernel_dir, env["model_dir"], env["jobs"])
     job = {
         "dir": job_dir, "class_root": str(course.root), "student": sub.student, "name": sub.name,
-        "assignment": sub.assignment,
+        "assignment": sub.assignment, "course_id": course.course_id,
         "gradebook": str(env["snapshot"]), "source": str(course.source / sub.assignment),
         "files": {name: str(path) for name, path in sub.files.items()},
         "base": str(sub.base) if sub.base else None, "extra": [str(e) for e in sub.extra],
@@ -425,7 +460,7 @@ def _merge(course, result, job_dir):
                 shutil.copytree(src, dest)
         result["feedback"] = [str(course.feedback / student / assignment / Path(p).name)
                               for p in result.get("feedback", [])]
-    gradebook.merge(course.db_url, result)
+    gradebook.merge(course.db_url, result, course.course_id)
     if result["status"] != "error":
         write_json(_result_path(course, assignment, student), result)
 
@@ -461,10 +496,10 @@ def write_reports(course, results, settings, log=print, skipped=()):
         max_points = {assignment: max((report.totals(r, settings.quiz_pattern)[1] for r in rows), default=0)}
         modelcheck.annotate(rows, course.submitted, course.autograded)  # which model answered
         csv_path = course.out / f"{assignment}.csv"
-        csv_path.write_text(report.csv_text(rows, settings.quiz_pattern, max_points), encoding="utf-8")
+        write_text(csv_path, report.csv_text(rows, settings.quiz_pattern, max_points))
         table = report.summary_table(rows, settings.quiz_pattern, skipped)
         summary_path = course.out / f"{assignment}-summary.txt"
-        summary_path.write_text(table + "\n", encoding="utf-8")
+        write_text(summary_path, table + "\n")
         log(f"\n{assignment}\n{table}\ngrades: {csv_path}")
         outputs[assignment] = {"csv": csv_path, "summary": summary_path}
     return outputs

@@ -1,10 +1,31 @@
 """Write one job's result into the class gradebook (only the main process writes it, one at a time)."""
+import os
+import sqlite3
 import warnings
+from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
 
 
-def merge(db_url, result):
+def snapshot(db_path, dest):
+    """A consistent copy of the SQLite gradebook at ``dest`` (SQLite's backup API, so a write by the formgrader
+    at that moment is either in it or not, never half), put in place with a rename."""
+    dest = Path(dest)
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    source = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        copy = sqlite3.connect(tmp)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    os.replace(tmp, dest)
+
+
+def merge(db_url, result, course_id="default_course"):
     """Create or update the student's submission and its grades; never duplicates (update by key).
 
     A submission that could not be read or run gets every grade at 0 with no manual grading
@@ -15,12 +36,12 @@ def merge(db_url, result):
         return  # nothing graded: the next run tries again
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notices from nbgrader's API
-        _merge(db_url, result)
+        _merge(db_url, result, course_id)
 
 
-def _merge(db_url, result):
+def _merge(db_url, result, course_id):
     student, assignment = result["student"], result["assignment"]
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url, course_id=course_id) as gb:
         try:
             gb.find_assignment(assignment)
         except MissingEntry:

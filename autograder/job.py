@@ -54,8 +54,9 @@ def run(job):
               "grades": [], "notes": list(job.get("notes", [])), "flags": list(job.get("flags", [])), "events": {},
               "digest": job["digest"], "fingerprint": job["fingerprint"], "timing": {}}
     try:
+        fb.use_course_delimiters(load_config(job["class_root"]))  # before any hidden test or solution is looked for
         result["notes"] += _build_course(job, course)
-        gradebook_cells = _source_cells(course, assignment)
+        gradebook_cells = _source_cells(course, assignment, job.get("course_id", "default_course"))
         _inspect_submission(job, course, gradebook_cells, result)
         config = _config(job, course)
         t0 = time.monotonic()
@@ -64,7 +65,7 @@ def run(job):
         events = _read_json(root / "events.json") or {}
         result["timing"]["notebook"] = events.get("run_seconds")
         result["events"] = events
-        result["grades"] = _grades(course, assignment, student, result)
+        result["grades"] = _grades(course, assignment, student, result, job.get("course_id", "default_course"))
         result["cells"] = _outcomes(course, assignment, student)
         if error and not _autograded(course, assignment, student):
             raise RuntimeError(error)
@@ -123,12 +124,12 @@ def _notebook_bytes(nb):
         return json.dumps(nb, ensure_ascii=True).encode("ascii")
 
 
-def _source_cells(course, assignment):
+def _source_cells(course, assignment, course_id):
     """{notebook: {cell name: (source, is grade cell, is locked)}} from the job's gradebook copy."""
     from nbgrader.api import Gradebook
 
     cells = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course_id) as gb:
         for notebook in gb.find_assignment(assignment).notebooks:
             grade_names = {c.name for c in notebook.grade_cells}
             cells[notebook.name] = {c.name: (c.source, c.name in grade_names, c.locked) for c in notebook.source_cells}
@@ -267,12 +268,12 @@ def _autograde(config, course, assignment, student):
     return ""
 
 
-def _grades(course, assignment, student, result):
+def _grades(course, assignment, student, result, course_id):
     """Grades and comments of this submission in the job's gradebook (empty when nbgrader saved none)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     rows, comments = [], []
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", course_id=course_id) as gb:
         try:
             submission = gb.find_submission(assignment, student)
         except MissingEntry:

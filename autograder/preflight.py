@@ -84,14 +84,14 @@ def _own_module(course, name):
     return None
 
 
-def check_course_reachable(course, settings, model_dir, reference_dir, jobs, assignments, log=print):
+def check_course_reachable(course, settings, model_dir, jobs, assignments, log=print):
     modules = instructor_imports(course, assignments)
     checks = [c for c in COURSE_CHECKS if _own_module(course, c.split(":")[0])]
     with tempfile.TemporaryDirectory(prefix="ag-pre-") as tmp:
         os.chmod(tmp, 0o755)
         kernel_dir = os.path.join(tmp, "kernel")
         os.makedirs(os.path.join(tmp, "work"))
-        spec = sandbox_spec(course, settings, jobs, kernel_dir, model_dir, reference_dir, jobs)
+        spec = sandbox_spec(course, settings, jobs, kernel_dir, model_dir, jobs)
         spec.update(isolate=settings.sandbox, root=os.path.join(tmp, "root"), writable=[], chown=[],
                     status_file=os.path.join(tmp, "status"), log_file=os.path.join(tmp, "log"))
         Path(tmp, "spec.json").write_text(json.dumps(spec))
@@ -133,10 +133,10 @@ def check_course_reachable(course, settings, model_dir, reference_dir, jobs, ass
         "course's data")
 
 
-def sandbox_key(course, settings, model_dir, reference_dir, jobs):
+def sandbox_key(course, settings, model_dir, jobs):
     """A short hash of the settings that decide what a graded kernel sees and may do."""
     with tempfile.TemporaryDirectory(prefix="ag-key-") as tmp:
-        spec = sandbox_spec(course, settings, 0, tmp, model_dir, reference_dir, jobs)
+        spec = sandbox_spec(course, settings, 0, tmp, model_dir, jobs)
     env = {k: v for k, v in spec["env"].items() if tmp not in v and k not in _THREAD_VARS}
     limits = {k: v for k, v in spec["limits"].items() if k != "cpu_seconds"}
     key = {"readonly": sorted(p for p in spec["readonly"] if not p.startswith(tmp)), "env": env, "limits": limits,

@@ -29,6 +29,10 @@ import difflib
 import re
 import uuid
 
+from nbgrader.utils import is_locked
+
+from . import feedback as fb
+
 _SPACES = re.compile(r"\s+")
 #: Characters of a cell compared when an answer cell is found by its place (difflib's time grows faster than
 #: the text: three 1 MB cells between two read-only cells took 18 s, a notebook of such cells many minutes).
@@ -45,23 +49,20 @@ def _norm(text):
 
 
 def _visible(source):
+    return "\n".join(fb.split_hidden(source)[0])
+
+
+def _without_solution(source):
+    """The source without its solution regions (the course's delimiters, as nbgrader's ClearSolutions reads them)."""
     kept, inside = [], False
-    for line in source.split("\n"):
-        if "BEGIN HIDDEN TESTS" in line:
+    for line in (source or "").split("\n"):
+        if fb.SOLUTION[0] in line:
             inside = True
-        elif "END HIDDEN TESTS" in line:
+        elif fb.SOLUTION[1] in line:
             inside = False
         elif not inside:
             kept.append(line)
     return "\n".join(kept)
-
-
-def _without_solution(source):
-    return re.sub(r"### BEGIN SOLUTION.*?### END SOLUTION", "", source or "", flags=re.S)
-
-
-def _instructor(meta):
-    return bool(meta.get("locked") or meta.get("grade")) and not meta.get("solution")
 
 
 def repair(nb, source_nb):
@@ -81,7 +82,7 @@ def repair(nb, source_nb):
             why = "has broken nbgrader metadata"
         elif gid not in wanted:
             why = f"has the grade id {gid!r}, which the assignment does not have"
-        elif cell.cell_type != wanted[gid].cell_type and _instructor(_meta(wanted[gid])):
+        elif cell.cell_type != wanted[gid].cell_type and is_locked(wanted[gid]):
             why = f"is a {cell.cell_type} cell with the id of the {wanted[gid].cell_type} cell {gid!r}"
         elif keep.get(gid) != index:
             why = f"repeats the grade id {gid!r}"
@@ -101,7 +102,7 @@ def repair(nb, source_nb):
     free = [c for c in nb.cells if "nbgrader" not in c.get("metadata", {})]
     # read-only and test cells whose metadata was stripped: recognised by their content
     for gid, src in wanted.items():
-        if gid in present or not _instructor(_meta(src)):
+        if gid in present or not is_locked(src):
             continue
         texts = {_norm(src.source), _norm(_visible(src.source))}
         match = next((c for c in free if c.cell_type == src.cell_type and _norm(c.source) in texts), None)
@@ -113,7 +114,7 @@ def repair(nb, source_nb):
     # answer cells whose metadata was stripped: the most similar free cell between its neighbours
     for position, src in enumerate(order):
         gid = _meta(src)["grade_id"]
-        if gid in present or _instructor(_meta(src)):
+        if gid in present or is_locked(src):
             continue
         lo = _place(nb, present, order[:position][::-1], default=-1)
         hi = _place(nb, present, order[position + 1:], default=len(nb.cells))
@@ -133,7 +134,7 @@ def repair(nb, source_nb):
         gid = _meta(src)["grade_id"]
         if gid in present:
             continue
-        if not _instructor(_meta(src)):
+        if not is_locked(src):
             notes.append(f"answer cell {gid!r} was deleted: its test has no answer to check")
             continue
         after = _place(nb, present, order[:position][::-1], default=-1)
@@ -200,7 +201,7 @@ def _kept_copies(nb, order, wanted):
         meta = _meta(cell)
         gid = meta.get("grade_id") if meta else None
         if isinstance(gid, str) and gid in wanted and \
-                (cell.cell_type == wanted[gid].cell_type or not _instructor(_meta(wanted[gid]))):
+                (cell.cell_type == wanted[gid].cell_type or not is_locked(wanted[gid])):
             places.setdefault(gid, []).append(index)
     keep = {}
     for position, src in enumerate(order):  # in the source's order: the cell before is decided already

@@ -40,6 +40,8 @@ import types
 
 import numpy as np
 
+from nbgrader.utils import is_grade, is_locked, is_solution
+
 from .feedback import split_hidden
 
 MAX_REPLY = 48 * 2 ** 20      # characters of one reply from the kernel (values.LIMIT plus quoting)
@@ -69,14 +71,18 @@ def _meta(cell):
     return meta if isinstance(meta, dict) else {}
 
 
-def _is_test(cell):
-    meta = _meta(cell)
-    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+def is_test_cell(cell):
+    """A graded test cell (nbgrader's grade cell that is not an answer)."""
+    return cell.cell_type == "code" and bool(is_grade(cell)) and not is_solution(cell)
+
+
+def is_instructor_cell(cell):
+    """A code cell the student may not change: a test or a read-only cell (nbgrader's ``is_locked``)."""
+    return cell.cell_type == "code" and bool(is_locked(cell))
 
 
 def _is_locked(cell):
-    meta = _meta(cell)
-    return cell.cell_type == "code" and meta.get("locked") and not meta.get("solution") and not meta.get("grade")
+    return is_instructor_cell(cell) and not is_grade(cell)
 
 
 def _parse(source):
@@ -90,7 +96,7 @@ def aliases(nb):
     """{name: module or 'module:attribute'} bound by ``import``/``from … import`` in instructor cells."""
     found = {}
     for cell in nb.cells:
-        if not (_is_locked(cell) or _is_test(cell)):
+        if not (_is_locked(cell) or is_test_cell(cell)):
             continue
         tree = _parse("\n".join(split_hidden(cell.source)[0]))
         for node in ast.walk(tree) if tree else []:
@@ -481,7 +487,7 @@ class Trusted:
         self.answers = answer_cells(source_nb)
         self.plans = {}
         for cell in source_nb.cells:
-            if _is_test(cell):
+            if is_test_cell(cell):
                 self.plans[_meta(cell).get("grade_id")] = plan(cell.source, self.names)
         self._setup = setup_calls(source_nb, self.names)
         self._data_dirs = [d for d in data_dirs if os.path.isdir(d)]

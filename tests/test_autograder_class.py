@@ -230,3 +230,35 @@ def test_unboxed_mode_grades_the_same(tmp_path):
     for case in chosen:
         result = _by_student(run)[case.student]
         assert sum(g["auto_score"] for g in result["grades"]) == cases.expected_score(case, solution), case.student
+
+
+def test_the_courses_own_delimiters_are_hidden_from_feedback(tmp_path):
+    """A course that configures other delimiters in nbgrader (ClearHiddenTests, ClearSolutions) gets them honoured."""
+    from autograder import feedback
+
+    root = cases.tiny_course(tmp_path / "course")
+    with open(root / "nbgrader_config.py", "a") as config:
+        config.write('c.ClearHiddenTests.begin_test_delimeter = "SECRET CHECKS START"\n'
+                     'c.ClearHiddenTests.end_test_delimeter = "SECRET CHECKS STOP"\n'
+                     'c.ClearSolutions.begin_solution_delimeter = "## >>> ANSWER"\n'
+                     'c.ClearSolutions.end_solution_delimeter = "## <<< ANSWER"\n')
+    path = root / "source" / cases.TINY / f"{cases.TINY}.ipynb"
+    text = path.read_text()
+    for old, new in (("### BEGIN HIDDEN TESTS", "# SECRET CHECKS START"), ("### END HIDDEN TESTS", "# SECRET CHECKS STOP"),
+                     ("### BEGIN SOLUTION", "## >>> ANSWER"), ("### END SOLUTION", "## <<< ANSWER")):
+        text = text.replace(old, new)
+    path.write_text(text)
+    course = Course(root)
+    solution = nbformat.read(path, as_version=4)
+    blank = released(course, cases.TINY)[cases.TINY]
+    assert "add(a, b)" in blank.cells[2].source and "return a + b" not in blank.cells[2].source
+    for student, nb in (("solution", solution), ("partial", cases.mix(solution, blank, ("q1_answer", "q2_answer")))):
+        (tmp_path / "in" / student / cases.TINY).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "in" / student / cases.TINY / f"{cases.TINY}.ipynb")
+    run = grade_class(tmp_path / "in", course.root, settings=Settings(jobs=2, sandbox=SANDBOX, **SETTINGS),
+                      log=lambda line: None)
+    assert {r["student"]: sum(g["auto_score"] for g in r["grades"]) for r in run.results} == {"solution": 6, "partial": 3}
+    for student, verdict in (("solution", "passed"), ("partial", "failed")):
+        page = feedback.html_text((course.feedback / student / cases.TINY / f"{cases.TINY}.html").read_text())
+        assert f"hidden tests of 'q3_test' (3 points): {verdict}" in page
+        assert "add must work for negative numbers" not in page and "SECRET CHECKS" not in page

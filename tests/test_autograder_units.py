@@ -458,12 +458,12 @@ def test_resume_key_changes_with_what_kernels_see_not_with_the_number_of_jobs(co
     from autograder.course import Settings
     from autograder.preflight import sandbox_key
 
-    base = sandbox_key(course, Settings(jobs=1), None, None, 1)
-    assert sandbox_key(course, Settings(jobs=2), None, None, 2) == base
-    assert sandbox_key(course, Settings(jobs=1, memory_mb=1000), None, None, 1) != base
-    assert sandbox_key(course, Settings(jobs=1, sandbox=False), None, None, 1) != base
-    assert sandbox_key(course, Settings(jobs=1, extra_readonly=("/opt",)), None, None, 1) != base
-    assert sandbox_key(course, Settings(jobs=1), "/models/other", None, 1) != base
+    base = sandbox_key(course, Settings(jobs=1), None, 1)
+    assert sandbox_key(course, Settings(jobs=2), None, 2) == base
+    assert sandbox_key(course, Settings(jobs=1, memory_mb=1000), None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1, sandbox=False), None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1, extra_readonly=("/opt",)), None, 1) != base
+    assert sandbox_key(course, Settings(jobs=1), "/models/other", 1) != base
 
 
 @pytest.mark.parametrize("cores, ram_gb, memory_mb, jobs", [
@@ -488,12 +488,8 @@ def test_jobs_default_reads_memtotal_and_an_explicit_jobs_wins(tmp_path, monkeyp
     from autograder import course as course_module
     from autograder.course import Settings, jobs_for, ram_mb
 
-    meminfo = tmp_path / "meminfo"
-    meminfo.write_text("MemTotal:       24684084 kB\nMemFree:        17314668 kB\n")
-    assert ram_mb(str(meminfo)) == 24105
-    assert ram_mb(str(tmp_path / "missing")) is None
-    meminfo.write_text("MemFree: 1 kB\n")
-    assert ram_mb(str(meminfo)) is None
+    total_kb = int(next(line for line in open("/proc/meminfo") if line.startswith("MemTotal:")).split()[1])
+    assert abs(ram_mb() - total_kb // 1024) <= 1
     monkeypatch.setattr(course_module.os, "cpu_count", lambda: 8)
     monkeypatch.setattr(course_module, "ram_mb", lambda: 16 * 1024)
     assert jobs_for(Settings()) == (2, "8 cores, 16.0 GB RAM / 6.6 GB per job")
@@ -574,3 +570,45 @@ def test_quiz6_grading_inputs_are_drawn_from_the_graders_secret(tmp_path):
     finally:
         grading._STATE.clear()
         grading._STATE.update(saved)
+
+
+def test_kernels_need_the_course_readable_not_the_reference_answers(course):
+    """The reference answers are never in a kernel's view (sandbox_spec), so they may stay root-only."""
+    from autograder.course import CourseError
+    from autograder.grade import _check_readable
+
+    references = course.out / ".references"
+    references.mkdir(parents=True)
+    (references / "quiz2.json").write_text("{}")
+    os.chmod(references / "quiz2.json", 0o600)
+    _check_readable(course)
+    (course.root / "clipcourse").mkdir()
+    (course.root / "clipcourse" / "__init__.py").write_text("")
+    os.chmod(course.root / "clipcourse" / "__init__.py", 0o600)
+    with pytest.raises(CourseError, match=r"cannot read: .*clipcourse/__init__.py .*chmod a\+r"):
+        _check_readable(course)
+
+
+def test_the_guards_reply_is_parsed_only_when_the_guard_could_have_written_it():
+    import json
+    import time
+
+    from autograder.execute import GUARD_REPLY_MAX, guard_report
+
+    honest = json.dumps({"nonce": "abc", "findings": ["np.allclose"], "more": 0, "threads": 0})
+    assert guard_report(repr(honest), "abc")["findings"] == ["np.allclose"]
+    for reply in (repr(honest.replace("abc", "xyz")), "[" * 100_000, "{'nonce': 'abc'}", None):
+        with pytest.raises((ValueError, SyntaxError, MemoryError, RecursionError)):
+            guard_report(reply, "abc")
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="size"):
+        guard_report("(" * (GUARD_REPLY_MAX + 1), "abc")  # refused before literal_eval sees it
+    assert time.monotonic() - started < 0.1
+
+
+def test_course_folders_are_nbgraders_as_the_course_configures_them(course):
+    assert (course.submitted, course.autograded) == (course.root / "submitted", course.root / "autograded")
+    with open(course.root / "nbgrader_config.py", "a") as config:
+        config.write('c.CourseDirectory.submitted_directory = "collected"\nc.CourseDirectory.feedback_directory = "fb"\n')
+    again = Course(course.root)
+    assert (again.submitted, again.feedback, again.course_id) == (course.root / "collected", course.root / "fb", "tiny")
