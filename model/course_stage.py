@@ -108,7 +108,8 @@ def train_course(model, data, course, args, log):
     """Fine-tune ``model`` (the general stage's) on ``course`` = (pixels, files, categories, captions) with replay.
     Returns (the selected model, history). Selection rule, fixed before any run: among the checkpoints taken every
     ``args.course_eval_every`` steps whose general validation R@5 is at least the start's minus 0.01, the one with
-    the highest held-out caption Top-1 (the earlier on a tie); the general model itself if none qualifies."""
+    the highest held-out caption Top-1 (the earlier on a tie), the final model mixed with the general one by the shares
+    ``args.course_mix`` judged last; the general model itself if none qualifies."""
     import copy
     import train
     px, files, cats, captions = course
@@ -173,8 +174,17 @@ def train_course(model, data, course, args, log):
             if h["val_R5"] >= floor and h["heldout_top1"] > best["heldout_top1"]:
                 best, best_state = h, copy.deepcopy(model.state_dict())
     bar.close()
+    # weight-space ensembles of the general and the final model (as in WiSE-FT): a share of the course stage's
+    # change often keeps most of what it taught and loses less of the general stage; judged by the same rule
+    final, start = copy.deepcopy(model.state_dict()), general.state_dict()
+    for mix in args.course_mix:
+        model.load_state_dict({k: start[k] + mix * (v - start[k]) if v.is_floating_point() else v for k, v in final.items()})
+        h = dict(checkpoint(steps), mix=mix)
+        history.append(h)
+        if h["val_R5"] >= floor and h["heldout_top1"] > best["heldout_top1"]:
+            best, best_state = h, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)   # step 0, the general model, when no checkpoint kept its validation figure
-    log(f"course stage: kept step {best['step']} (held-out captions {best['heldout_top1']:.3f}, "
-        f"val R@5 {best['val_R5']:.3f}; start {history[0]['val_R5']:.3f})")
+    log(f"course stage: kept step {best['step']}{' x' + str(best['mix']) if 'mix' in best else ''} (held-out captions "
+        f"{best['heldout_top1']:.3f}, val R@5 {best['val_R5']:.3f}; start {history[0]['val_R5']:.3f})")
     model.eval()
     return model, dict(history=history, kept=best)

@@ -586,6 +586,8 @@ def parse_args(argv=None):
     ap.add_argument("--course-batch", type=int, default=48, help="course pictures per step (dogs, cat, whole categories)")
     ap.add_argument("--replay-batch", type=int, default=64, help="general-corpus pictures replayed in each course step")
     ap.add_argument("--w-course", type=float, default=1.0)
+    ap.add_argument("--course-mix", type=float, nargs="*", default=[0.25, 0.5, 0.75],
+                    help="shares of the course stage's change tried as weight-space mixes with the general model")
     ap.add_argument("--course-captions", type=int, default=2, help="captions of each course picture per step")
     ap.add_argument("--w-keep", type=float, default=4.0,
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")

@@ -137,8 +137,11 @@ def test_training_loop_smoke(tmp_path):
                               "--text-batch", "2", "--text-layers", "1", "--vision-layers", "1",
                               "--text-width", "32", "--vision-width", "32", "--threads", "1"])
     assert info["history"][-1]["loss"] < info["history"][0]["loss"], info["history"]  # it learns
-    # the course stage ran after the general stage, with a checkpoint at its start and every 2 steps
-    assert [h["step"] for h in info["course"]["history"]] == [0, 2, 4], info["course"]
+    # the course stage ran after the general stage, with a checkpoint at its start and every 2 steps, then the
+    # weight-space mixes of the final and the general model
+    history = info["course"]["history"]
+    assert [h["step"] for h in history if "mix" not in h] == [0, 2, 4], history
+    assert [h["mix"] for h in history if "mix" in h] == [0.25, 0.5, 0.75], history
     reloaded = CLIPModel.from_pretrained(out).eval()
     processor = CLIPProcessor.from_pretrained(out)
     assert next(reloaded.parameters()).dtype == torch.float32
