@@ -246,7 +246,7 @@ def test_03_corrects_the_argmax_item_mistake():
     assert re.search(r"^scores\.argmax\(\)\.item\(\) = 2$", printed, re.M)
     assert re.search(r"^scores\.max\(\)\.item\(\) +=  ?99$", printed, re.M)
     correction = next(cell.source for cell in nb.cells
-                      if cell.cell_type == "markdown" and "바로잡기" in cell.source and "argmax().item()" in cell.source)
+                      if cell.cell_type == "markdown" and "흔한 실수" in cell.source and "argmax().item()" in cell.source)
     assert "`2`" in correction and "max().item()" in correction and "99" in correction
 
 
