@@ -23,6 +23,7 @@ DICTIONARY = Path("/usr/share/dict/american-english")   # Debian: apt-get instal
 ALLOWED = {
     "numpy", "pytorch", "torchvision", "pil", "softmax", "logit", "logits", "infonce", "adamw", "argmax", "topk",
     "embeddings", "multimodal", "modality", "modalities", "pretraining", "contrastive", "entropies", "resizes",
+    "tokenizer",
 }
 CLEAR = [
     (r"```.*?```", " "),               # code blocks
