@@ -282,6 +282,21 @@ def test_03_corrects_the_argmax_item_mistake():
     assert "`2`" in correction and "max().item()" in correction and "99" in correction
 
 
+def test_03_timing_is_the_learners_experiment():
+    """issue 30: the cell measures and prints a small table; the text claims only what such a table shows on any
+    machine (no benchmark log: no README ranges, no figures from another model or machine)."""
+    nb = executed("03")
+    cell = cell_with(nb, "def embed_in_batches(")
+    out = stdout(cell)
+    rows = re.findall(r"^(\d)\. batch .*? +(\d+\.\d\d)s +(\d+\.\d\d)s +(\d+\.\d\d)s +\d+ +(\d+\.\d\d)x$", out, re.M)
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"] and rows[0][4] == "1.00", out
+    assert "the same embeddings in every row? True" in out
+    at = nb.cells.index(cell)
+    for text in (nb.cells[at - 1].source, nb.cells[at + 1].source):
+        assert not re.search(r"README|96 px|\d\.\d+\s*(–|-)\s*\d\.\d+\s*배|times as fast|이전 강좌용|previous course", text), text
+    assert "3번 행" in nb.cells[at + 1].source and "True" in nb.cells[at + 1].source
+
+
 def test_03_searches_the_nine_dogs_and_draws_the_top3_grid():
     nb = executed("03")
     search = cell_with(nb, "top_3_indices = similarities.topk(k).indices")
