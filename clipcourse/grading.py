@@ -185,10 +185,20 @@ def _model_line(assignment):
 MESSAGE_WIDTH = 64
 
 
+#: ``CLIP_COURSE_LANG=en``: the checks' messages (hints, verdicts, feedback, ``make check-quiz``) put English first.
+LANG = "CLIP_COURSE_LANG"
+
+
+def english_first() -> bool:
+    return os.environ.get(LANG, "").strip().lower().startswith("en")
+
+
 def _fail(quiz, ko, en):
-    """Fail with the Korean message, then the English one, each wrapped into short lines."""
+    """Fail with the Korean message, then the English one (English first under CLIP_COURSE_LANG=en), each
+    wrapped into short lines."""
     lines = []
-    for label, text in ((quiz, ko), (quiz.replace("퀴즈", "quiz"), en)):
+    halves = [(quiz, ko), (quiz.replace("퀴즈", "quiz"), en)]
+    for label, text in halves[::-1] if english_first() else halves:
         lines += textwrap.wrap(f"[{label}] {text}", MESSAGE_WIDTH, break_on_hyphens=False, subsequent_indent="  ")
     raise AssertionError("\n".join(lines))
 

@@ -846,3 +846,16 @@ def test_hidden_quiz3_says_how_many_it_got(armed):
     fails(grading.check_quiz3, [], [], match=r"\(지금 항목 0개\).*list of 200 paths \(now 0 items\)")
     fails(grading.check_quiz3, [], paths[:1], match=r"\(now 1 item\)")
     fails(grading.check_quiz3, [], paths, match=r"list of 200 PIL images \(now 0 items\)")
+
+
+def test_clip_course_lang_en_puts_english_first(monkeypatch):
+    """issue 30: an English learner reads English first in the checks' hints, verdicts and feedback."""
+    wrong = (QUIZ1_V1 * QUIZ1_V2).sum(dim=1) / (QUIZ1_V1.norm() * QUIZ1_V2.norm())
+    for lang, first in (("", "[퀴즈 1-a]"), ("en", "[quiz 1-a]"), ("ko", "[퀴즈 1-a]")):
+        monkeypatch.setenv(grading.LANG, lang)
+        with pytest.raises(AssertionError) as info:
+            grading.hint_quiz1(cos_rowwise=wrong)
+        message = str(info.value)
+        assert message.startswith(first) and "[퀴즈 1-a]" in message and "[quiz 1-a]" in message, message
+        halves = message.split("[quiz 1-a]" if first == "[퀴즈 1-a]" else "[퀴즈 1-a]")
+        assert not re.search("[가-힣]", halves[0 if lang == "en" else 1]), message
