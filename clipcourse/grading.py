@@ -353,7 +353,7 @@ def _basenames(filenames, n, quiz, paths=False):
         path = str(os.fspath(f))
         if paths and not os.path.dirname(path):
             _fail(quiz, f"image_filenames[{i}]는 폴더 없는 파일 이름({path!r})입니다. 문제는 파일 경로를 묻습니다: "
-                        "os.path.join(gallery_dir, 이름)을 넣으세요 (퀴즈 6이 이 경로를 돌려줍니다).",
+                        "os.path.join(gallery_dir, 이름)을 넣으세요 (퀴즈 6이 이 경로를 반환합니다).",
                   f"image_filenames[{i}] is a bare file name ({path!r}), without its folder; the task asks for "
                   "each file's path: put in os.path.join(gallery_dir, name) (quiz 6 returns these paths).")
         names.append(os.path.basename(path))
