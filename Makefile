@@ -6,7 +6,7 @@ READY  := $(VENV)/.ready
 # Tests and the demo never touch the network: the model picker then falls back to model/course-clip.
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes train evaluate real-size bench-real \
+.PHONY: demo test venv lab clean-venv render grade bench release check-quizzes check-quiz train evaluate real-size bench-real \
         hub hub-stop hub-remove hub-demo hub-grade bench-hub
 
 venv: $(READY)
@@ -60,6 +60,12 @@ bench-real: $(READY)
 ASSIGNMENTS := quiz_cosine quiz_topk quiz_search quiz_guess quiz_retrieval
 release: $(READY)
 	for a in $(ASSIGNMENTS); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(OFFLINE) $(PY) -m nbgrader generate_assignment $$a --force --log-level=ERROR || exit 1; done
+
+# Self-study: your own quiz notebook graded with the real hidden tests by the course's grader, e.g.
+# make check-quiz NOTEBOOK=release/quiz_cosine/quiz_cosine.ipynb (its own course folder under build/check-quiz/).
+check-quiz: $(READY)
+	@test -n "$(NOTEBOOK)" || { echo "usage: make check-quiz NOTEBOOK=release/quiz_cosine/quiz_cosine.ipynb"; exit 2; }
+	$(OFFLINE) $(PY) -m autograder check "$(NOTEBOOK)"
 
 # Before class: do the reference answers of quizzes 2 and 7 reach their targets with this model?
 # (CLIP_MODEL=... make check-quizzes checks another model, e.g. the real openai/clip-vit-base-patch32.)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m autograder grade SUBMISSIONS_DIR`` (and ``demo``, ``bench``)."""
+"""Command line: ``python -m autograder grade SUBMISSIONS_DIR`` (and ``check NOTEBOOK``, ``demo``, ``bench``)."""
 import argparse
 import sys
 
@@ -42,6 +42,11 @@ def main(argv=None):
     demo.add_argument("--assignment", action="append", help="only this assignment (repeatable; default: all)")
     demo.add_argument("--jobs", "-j", type=int, default=0)
     demo.add_argument("--no-sandbox", action="store_true")
+    check = sub.add_parser("check", help="a learner's own notebook graded with the real hidden tests (self-study)")
+    check.add_argument("notebook", help="the quiz notebook, e.g. release/quiz_cosine/quiz_cosine.ipynb")
+    check.add_argument("--course", default=".")
+    check.add_argument("--assignment", help="the quiz, when the notebook's folder or name does not say")
+    check.add_argument("--no-sandbox", action="store_true", help="run the kernel without namespaces")
     bench = sub.add_parser("bench", help="seconds per submission, sequential vs parallel, grading overhead")
     bench.add_argument("--course", default=".")
     bench.add_argument("--copies", type=int, default=20)
@@ -53,6 +58,11 @@ def main(argv=None):
 
             run = grade_class(args.submissions, args.course, args.assignment, settings_from(args))
             return 0 if all(r["status"] != "error" for r in run.results) else 1
+        if args.command == "check":
+            from .check import check
+
+            result = check(args.notebook, args.course, args.assignment, sandbox=False if args.no_sandbox else None)
+            return 0 if result["status"] != "error" else 1
         if args.command == "demo":
             from .samples import demo
 

@@ -88,6 +88,15 @@ def _verdict(cell):
     return "passed", ""
 
 
+def verdict_lines(head, why=""):
+    """A test cell's verdict as the comment lines that open it in the feedback: ``head`` (which test, its points,
+    passed or failed), then the whole message, Korean first then English, each line as the check wrapped it."""
+    mark = "✔" if head.endswith("passed") else "✘"
+    lines = [f"# {mark} {head}"]
+    lines += [f"#   {line}" if line.strip() else "#" for line in why.split("\n")] if why else []
+    return lines + ["# " + "-" * 60]
+
+
 class HideHiddenTests(Preprocessor):
     enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
     secrets = Any([], help="normalised hidden-test lines (see secret_lines)").tag(config=True)
@@ -98,15 +107,16 @@ class HideHiddenTests(Preprocessor):
         if hidden:
             meta = cell.metadata.get("nbgrader", {})
             verdict, why = _verdict(cell)
-            note = f"hidden tests of {meta.get('grade_id', 'this cell')!r} ({meta.get('points', 0)} points): {verdict}"
-            if why:
-                note += f" ({redact(why, secrets).splitlines()[0] if why else ''})"
-            kept, inside = [], False
+            name = repr(meta.get("grade_id", "this cell"))
+            # the verdict first, whole (never cut mid-sentence), above the test code the student reads past
+            kept = verdict_lines(f"hidden tests of {name} ({meta.get('points', 0)} points): {verdict}",
+                                 redact(why, secrets) if why else "")
+            inside = False
             for line in cell.source.split("\n"):
                 if BEGIN in line:
                     inside = True
                     indent = line[: len(line) - len(line.lstrip())]
-                    kept.append(f"{indent}# [{note} — their code is not shown]")
+                    kept.append(f"{indent}# [hidden tests of {name}: their code is not shown; verdict at the top]")
                 elif END in line:
                     inside = False
                 elif not inside:

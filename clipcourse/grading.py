@@ -185,10 +185,20 @@ def _model_line(assignment):
 MESSAGE_WIDTH = 64
 
 
+#: ``CLIP_COURSE_LANG=en``: the checks' messages (hints, verdicts, feedback, ``make check-quiz``) put English first.
+LANG = "CLIP_COURSE_LANG"
+
+
+def english_first() -> bool:
+    return os.environ.get(LANG, "").strip().lower().startswith("en")
+
+
 def _fail(quiz, ko, en):
-    """Fail with the Korean message, then the English one, each wrapped into short lines."""
+    """Fail with the Korean message, then the English one (English first under CLIP_COURSE_LANG=en), each
+    wrapped into short lines."""
     lines = []
-    for label, text in ((quiz, ko), (quiz.replace("퀴즈", "quiz"), en)):
+    halves = [(quiz, ko), (quiz.replace("퀴즈", "quiz"), en)]
+    for label, text in halves[::-1] if english_first() else halves:
         lines += textwrap.wrap(f"[{label}] {text}", MESSAGE_WIDTH, break_on_hyphens=False, subsequent_indent="  ")
     raise AssertionError("\n".join(lines))
 
@@ -331,7 +341,9 @@ def _count_en(count) -> str:
     return f"{count} item" + ("" if count == 1 else "s")
 
 
-def _basenames(filenames, n, quiz):
+def _basenames(filenames, n, quiz, paths=False):
+    """The file names of a list of ``n`` paths. ``paths`` (quiz 3, whose task asks for each file's path): a bare
+    file name, without its folder, fails; quiz 4 reads the same list and does not mark it down twice."""
     if type(filenames) not in (list, tuple) or len(filenames) != n:
         now = f"항목 {len(filenames)}개" if type(filenames) in (list, tuple) else type(filenames).__name__
         now_en = _count_en(len(filenames)) if type(filenames) in (list, tuple) else f"a {type(filenames).__name__}"
@@ -344,7 +356,13 @@ def _basenames(filenames, n, quiz):
                         f"{type(f).__name__}). os.path.join(gallery_dir, 이름)을 넣으세요.",
                   f"image_filenames must hold file paths (str), not {type(f).__name__} (image_filenames[{i}]): "
                   "put in os.path.join(gallery_dir, name).")
-        names.append(os.path.basename(str(os.fspath(f))))
+        path = str(os.fspath(f))
+        if paths and not os.path.dirname(path):
+            _fail(quiz, f"image_filenames[{i}]는 폴더 없는 파일 이름({path!r})입니다. 문제는 파일 경로를 묻습니다: "
+                        "os.path.join(gallery_dir, 이름)을 넣으세요 (퀴즈 6이 이 경로를 반환합니다).",
+                  f"image_filenames[{i}] is a bare file name ({path!r}), without its folder; the task asks for "
+                  "each file's path: put in os.path.join(gallery_dir, name) (quiz 6 returns these paths).")
+        names.append(os.path.basename(path))
     return names
 
 
@@ -431,8 +449,26 @@ def _quietly(func, *args):
 
 
 # ---- one check per quiz ----------------------------------------------------------------------------
+#: The notebook sections that explain what a verdict is about, (Korean, English): a verdict names the symptom
+#: and points here, never to the solution's code.
+SEE = {
+    "row": ("02 노트북의 'Example 1'", "notebook 02, 'Example 1'"),
+    "pairs": ("02 노트북의 'Example 3'과 '왜 unsqueeze(1)과 dim=2일까?'",
+              "notebook 02, 'Example 3' and 'Why unsqueeze(1) and dim=2?'"),
+    "norm": ("02 노트북의 '같은 (2, 4) 행렬을 행렬 곱으로'", "notebook 02, 'The same (2, 4) matrix with a matrix product'"),
+    "argmax": ("03 노트북의 '1. argmax와 topk'", "notebook 03, '1. argmax and topk'"),
+    "search": ("03 노트북의 '2. 강아지 이미지 9장에서 Top-3 검색'", "notebook 03, '2. A Top-3 search among nine dog drawings'"),
+}
+
+
+def _see(key):
+    ko, en = SEE[key]
+    return f" ({ko} 참고)", f" (see {en})"
+
+
 def _quiz1_mistakes(rowwise):
-    """(value, Korean, English): what the usual wrong computations of quiz 1 give, to say which one it was."""
+    """(value, Korean, English): what the usual wrong computations of quiz 1 give, to say which one it was.
+    Each names the symptom and the section that explains it, not the code that would be right."""
     v1, v2 = np.array(reference.QUIZ1_VEC1, dtype=np.float64), np.array(reference.QUIZ1_VEC2, dtype=np.float64)
 
     def pair(a, b):
@@ -441,33 +477,49 @@ def _quiz1_mistakes(rowwise):
     def unit(a, axis):
         return a / np.linalg.norm(a, axis=axis, keepdims=True)
 
-    found = [(pair(v1, v2), "내적만 구했습니다: 두 벡터의 길이(norm)로 나누세요.",
-              "it is the plain dot product: divide it by both vectors' lengths (norms)."),
-             (pair(unit(v1, 0), unit(v2, 0)), "열 방향(dim=0)으로 정규화했습니다: 각 행(벡터)을 그 행의 길이로 나누세요 (dim=1).",
-              "it was normalised along the columns (dim=0): divide each row (vector) by its own length (dim=1)."),
+    norm_ko, norm_en = _see("norm")
+    row_ko, row_en = _see("row")
+    found = [(pair(v1, v2), "내적만 구했습니다: 코사인 유사도는 내적을 두 벡터의 길이(norm)로 나눈 값입니다" + norm_ko + ".",
+              "it is the plain dot product: the cosine similarity divides it by both vectors' lengths (norms)"
+              + norm_en + "."),
+             (pair(unit(v1, 0), unit(v2, 0)), "길이(norm)를 열 방향(dim=0)으로 구했습니다: 벡터는 행이므로 길이도 행마다 "
+              "하나입니다" + row_ko + ".",
+              "the norms were taken down the columns (dim=0): each vector is a row, so each row has its own "
+              "length" + row_en + "."),
              (pair(v1, v2) / (np.linalg.norm(v1) * np.linalg.norm(v2)),
-              "행렬 전체의 길이로 나누었습니다: 길이는 행마다 따로 구하세요 (dim=1).",
-              "it was divided by the whole matrix's length: take each row's length (dim=1).")]
+              "행렬 전체의 길이(norm) 하나로 나누었습니다: 벡터(행)마다 길이가 따로 있습니다" + row_ko + ".",
+              "it was divided by the length (norm) of the whole matrix, one number for all rows: each vector "
+              "(row) has its own length" + row_en + ".")]
     if not rowwise:
+        pairs_ko, pairs_en = _see("pairs")
         found.append((reference.quiz1_answers()[1].T, "행과 열이 바뀌었습니다: cos_matrix[i][j]는 vec1[i]와 vec2[j]의 "
-                      "유사도입니다 (vec1.unsqueeze(1)과 vec2, dim=2).",
-                      "rows and columns are swapped: cos_matrix[i][j] is for vec1[i] and vec2[j] "
-                      "(vec1.unsqueeze(1) with vec2, dim=2)."))
+                      "유사도여야 하는데, 지금은 행을 따라 vec2가 바뀝니다" + pairs_ko + ".",
+                      "rows and columns are swapped: cos_matrix[i][j] must be for vec1[i] and vec2[j], but along "
+                      "your rows vec2 changes" + pairs_en + "."))
     return found
 
 
-def _check_quiz1(value, expected, quiz, what):
-    _guard(quiz)
+def _check_quiz1(value, expected, quiz, what, guard=True):
+    if guard:
+        _guard(quiz)
     rowwise = expected.ndim == 1
     arr = _array(value, quiz, what)
+    row_ko, row_en = _see("row")
+    pairs_ko, pairs_en = _see("pairs")
     _shape(arr, expected.shape, quiz, what,
-           (" 벡터는 행이므로, 행마다 숫자 하나: dim=1 방향으로 계산하세요.", " The vectors are the rows, one number per row: "
-            "compute along dim=1.") if rowwise else
-           (" vec1.unsqueeze(1)과 dim=2를 써 보세요.", " Try vec1.unsqueeze(1) and dim=2."))
+           (" 벡터는 행이므로, 행마다 숫자 하나: dim=1 방향으로 계산하세요" + row_ko + ".",
+            " The vectors are the rows, one number per row: compute along dim=1" + row_en + ".") if rowwise else
+           (" vec1의 행마다 vec2의 모든 행과 비교한 표입니다" + pairs_ko + ".",
+            " It pairs every row of vec1 with every row of vec2" + pairs_en + "."))
     if not np.allclose(arr, expected, rtol=0, atol=1e-3):
         for wrong, ko, en in _quiz1_mistakes(rowwise):
             if np.allclose(arr, wrong, rtol=0, atol=1e-3):
                 _fail(quiz, f"{what}의 값이 코사인 유사도와 다릅니다. {ko}", f"{what} does not hold the cosine similarities; {en}")
+        if np.any(np.abs(arr) > 1 + 1e-6):
+            _fail(quiz, f"{what}에 -1과 1 밖의 값이 있습니다: 코사인 유사도는 -1과 1 사이입니다. 내적을 두 벡터의 "
+                        "길이(norm)로, 길이는 행마다 따로 구해 나누었나요?" + row_ko + ".",
+                  f"{what} holds values outside -1 and 1, where a cosine similarity lies: is the dot product "
+                  "divided by both vectors' lengths (norms), each row's own?" + row_en + ".")
         if np.allclose(arr, expected, rtol=0, atol=1e-2):
             _fail(quiz, f"{what}의 값이 조금 다릅니다: 소수 셋째 자리까지 정확히 (반올림해서) 적으세요.",
                   f"{what} is slightly off: give the values to 3 decimals (rounded).")
@@ -475,12 +527,22 @@ def _check_quiz1(value, expected, quiz, what):
               f"{what} does not hold the cosine similarities (3 decimals are enough).")
 
 
+def hint_quiz1(cos_rowwise=_MISSING, cos_matrix=_MISSING):
+    """Quiz 1's visible tests: the hidden check's own verdict, without the guard. Quiz 1's answers are fixed
+    numbers, so the hint can tell the whole truth (a wrong value never passes, a usual mistake is named)
+    while the test cell shows no answer value."""
+    if cos_rowwise is not _MISSING:
+        _check_quiz1(cos_rowwise, reference.quiz1_answers()[0], "퀴즈 1-a", "cos_rowwise", guard=False)
+    if cos_matrix is not _MISSING:
+        _check_quiz1(cos_matrix, reference.quiz1_answers()[1], "퀴즈 1-b", "cos_matrix", guard=False)
+
+
 def check_quiz1_rowwise(cos_rowwise):
-    _check_quiz1(cos_rowwise, reference.quiz1_answers()[0], "퀴즈 1", "cos_rowwise")
+    _check_quiz1(cos_rowwise, reference.quiz1_answers()[0], "퀴즈 1-a", "cos_rowwise")
 
 
 def check_quiz1_matrix(cos_matrix):
-    _check_quiz1(cos_matrix, reference.quiz1_answers()[1], "퀴즈 1", "cos_matrix")
+    _check_quiz1(cos_matrix, reference.quiz1_answers()[1], "퀴즈 1-b", "cos_matrix")
 
 
 def check_quiz2(text):
@@ -504,7 +566,7 @@ def check_quiz3(images, image_filenames):
     _guard(quiz)
     refs = _refs(quiz)
     n = len(refs.gallery_names)
-    names = _basenames(image_filenames, n, quiz)
+    names = _basenames(image_filenames, n, quiz, paths=True)
     if sorted(names) != sorted(refs.gallery_names):
         _fail(quiz, f"image_filenames가 gallery 폴더의 이미지 {n}장과 다릅니다.",
               f"image_filenames are not the {n} gallery images.")
@@ -634,6 +696,9 @@ def _quiz6_mistake(answer, probe, first_answer, global_names):
                 "맞는지(기본값 dim=1) 보세요",
                 "it is the image with the smallest cosine similarity: use argmax, not argmin, and check "
                 "cosine_similarity's dim (default dim=1)")
+    axis = _dim0_index(torch.tensor(np.asarray(query, dtype=np.float32)), torch.tensor(unit.astype(np.float32)))
+    if axis < len(names) and named(axis):
+        return _quiz6_axis()
     right = names.index(sorted(accepted)[0])
     if global_names is not names and answer in (global_names[right], os.path.basename(global_names[right])):
         return ("인자가 아닌 다른 목록(노트북의 image_filenames)의 이름입니다. 인자 image_filenames를 쓰세요",
@@ -649,6 +714,24 @@ def _quiz6_mistake(answer, probe, first_answer, global_names):
         return ("Top-1 바로 옆의 항목입니다. 인덱스에 1을 더하거나 빼지 마세요",
                 "it is the entry next to the Top-1: do not add or subtract 1 from the index")
     return None
+
+
+def _dim0_index(text_embedding, image_embeddings):
+    """The index a search finds when it takes the cosine similarity along dim=0 (down the images, one value
+    per embedding dimension) instead of along each embedding: a common mistake."""
+    with torch.no_grad():
+        return int(F.cosine_similarity(text_embedding, image_embeddings, dim=0).argmax().item())
+
+
+def _quiz6_axis():
+    """(Korean, English) for similarities taken along the wrong axis (dim=0): one value per embedding dimension
+    (512 of them), not one per image, so argmax picks a dimension, not an image."""
+    ko_see, en_see = _see("search")
+    return ("코사인 유사도를 엉뚱한 축(dim=0)으로 구한 것 같습니다. 그러면 유사도가 이미지마다 하나가 아니라 임베딩 "
+            f"차원마다 하나(512개)가 되고, argmax는 이미지가 아니라 차원을 고릅니다{ko_see}",
+            "the cosine similarity seems to be taken along the wrong axis (dim=0): that gives one value per "
+            "embedding dimension (512), not one per image, and argmax then picks a dimension, not an "
+            f"image{en_see}")
 
 
 def _quiz6_not_a_name(answer):
@@ -688,6 +771,10 @@ def check_quiz6(top1_filename):
         try:
             answer = _quietly(top1_filename, *args)
         except Exception as error:
+            if type(error).__name__ == "IndexError" and _dim0_index(*args[:2]) >= len(args[2]):
+                ko, en = _quiz6_axis()
+                _fail(quiz, f"top1_filename이 IndexError를 냈습니다: 이미지 수({len(args[2])})보다 큰 인덱스입니다. {ko}.",
+                      f"top1_filename raised IndexError, an index past the {len(args[2])} images: {en}.")
             if type(error).__name__ == "NotImplementedError":  # the grader re-raises a class of that name
                 _fail(quiz, "top1_filename이 NotImplementedError를 냈습니다: 함수 안의 raise NotImplementedError()를 "
                             "지우고 코드를 쓰세요.",

@@ -30,11 +30,22 @@ class ModelNotFoundError(FileNotFoundError):
 
 
 def choose_model(verbose: bool = True) -> str:
-    """Return the model id or folder to pass to ``from_pretrained``, and say which one in one line."""
+    """Return the model id or folder to pass to ``from_pretrained``, and say which one in one short line
+    (a name the learner recognises, never this machine's folders, which both editions print alike)."""
     name, why = _choose()
     if verbose:
-        print(f"CLIP model: {name}  ({why})")
+        print(f"CLIP model: {_shown(name)} ({why})")
     return name
+
+
+def _shown(name: str) -> str:
+    """The model as the notice names it: the course CLIP and a cached copy of the real one by name; a model
+    CLIP_MODEL names as it was set there."""
+    if name == str(OFFLINE_MODEL_DIR):
+        return OFFLINE_MODEL_DIR.name
+    if name == cached_real_model():
+        return REAL_MODEL
+    return os.environ.get("CLIP_MODEL", "").strip() or name
 
 
 def _choose():
@@ -43,13 +54,10 @@ def _choose():
         return _from_env(wanted), "set by CLIP_MODEL"
     cached = cached_real_model()
     if cached:
-        return cached, f"{REAL_MODEL} from the local Hugging Face cache"
+        return cached, "from the local Hugging Face cache"
     if _hub_reachable():
-        return REAL_MODEL, "downloaded from the Hugging Face hub on first use"
-    return str(OFFLINE_MODEL_DIR), (
-        f"the course's offline CLIP: {REAL_MODEL} is neither cached nor reachable; "
-        "to use it, connect once or set CLIP_MODEL to a downloaded copy (see README)"
-    )
+        return REAL_MODEL, "downloaded on first use"
+    return str(OFFLINE_MODEL_DIR), "offline; for the real CLIP set CLIP_MODEL, see README"
 
 
 def _from_env(wanted: str) -> str:

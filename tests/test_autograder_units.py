@@ -203,9 +203,31 @@ def test_hidden_tests_leave_the_feedback_but_their_verdict_stays():
     cleaned, _ = feedback.HideHiddenTests(secrets=secrets).preprocess(nb, {})
     source = cleaned.cells[3].source
     assert "BEGIN HIDDEN" not in source and "add(-7, 7)" not in source
-    assert "hidden tests of 'q1_test' (2 points): failed (AssertionError: add must work for negative numbers)" in source
+    assert source.startswith("# ✘ hidden tests of 'q1_test' (2 points): failed\n"
+                             "#   AssertionError: add must work for negative numbers\n")
     assert cleaned.cells[3].outputs[0].traceback == ["AssertionError: add must work for negative numbers"]
     assert cleaned.cells[4].outputs[0].text == f"{feedback.REMOVED}\nfine\n"
+
+
+def test_feedback_puts_the_whole_verdict_above_the_test_code():
+    """issue 30: the verdict sat under the test code, and only its first line was kept, cutting the Korean
+    message mid-sentence. Now it opens the cell, every line of it, Korean then English."""
+    from clipcourse import grading
+
+    nb = tiny_notebook()
+    test = nb.cells[3]
+    with pytest.raises(AssertionError) as info:
+        grading.hint_quiz1(cos_rowwise=[0.5, 0.5])
+    message = str(info.value)
+    assert len(message.splitlines()) > 2  # wrapped: a first-line-only summary would cut it
+    test.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue=message, traceback=[])]
+    cleaned, _ = feedback.HideHiddenTests(secrets=feedback.secret_lines(c.source for c in nb.cells)).preprocess(nb, {})
+    source = cleaned.cells[3].source
+    verdict = source[:source.index("assert add(1, 2) == 3")]
+    shown = " ".join(line.lstrip("#").strip() for line in verdict.splitlines())
+    assert shown.startswith("✘ hidden tests of 'q1_test' (2 points): failed AssertionError: [퀴즈 1-a]")
+    assert " ".join(message.split()) in " ".join(shown.split())  # the whole message, nothing cut
+    assert source.rstrip().endswith("# [hidden tests of 'q1_test': their code is not shown; verdict at the top]")
 
 
 def test_leak_check_sees_through_syntax_highlighting():

@@ -50,6 +50,8 @@ def test_offline_fallback_says_so_in_one_line_and_loads(empty_hf_cache, capsys):
     assert name == str(OFFLINE_MODEL_DIR)
     notice = capsys.readouterr().out
     assert notice.count("\n") == 1 and "offline" in notice and "CLIP_MODEL" in notice
+    # issue 30: one short line, without this machine's folders
+    assert notice.startswith("CLIP model: course-clip (") and len(notice) <= 80 and str(OFFLINE_MODEL_DIR) not in notice
     model = CLIPModel.from_pretrained(name)
     assert model.config.projection_dim == 512
 
@@ -77,7 +79,8 @@ def test_real_model_in_the_local_cache_is_preferred_and_loads_without_network(em
     (repo / "refs" / "main").write_text("0" * 40)
     name = models.choose_model()
     assert name == str(snapshot)
-    assert "local Hugging Face cache" in capsys.readouterr().out
+    notice = capsys.readouterr().out
+    assert notice == f"CLIP model: {models.REAL_MODEL} (from the local Hugging Face cache)\n"
     assert CLIPModel.from_pretrained(name).config.projection_dim == 512
 
 

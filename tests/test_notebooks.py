@@ -243,14 +243,61 @@ def test_02_draws_a_heatmap_of_a_real_text_image_similarity_matrix():
     assert pictures(cell_with(nb, "plots.heatmap(similarity_matrix"))
 
 
+def _markdown_before(nb, cell):
+    at = nb.cells.index(cell)
+    return next(c.source for c in reversed(nb.cells[:at]) if c.cell_type == "markdown")
+
+
+def test_01_explains_token_ids_padding_attention_mask_and_truncation_where_input_ids_appear():
+    """issue 30: 49406/49407, the padding, attention_mask and CLIP's 77 tokens, each shown by a cell."""
+    nb = executed("01")
+    cell = cell_with(nb, "tokenizer = processor.tokenizer")
+    assert nb.cells.index(cell) == nb.cells.index(cell_with(nb, 'print("input_ids:\\n", text_inputs["input_ids"])')) + 2
+    text = _markdown_before(nb, cell)
+    assert all(word in text for word in ("49406", "49407", "<|startoftext|>", "<|endoftext|>", "패딩", "attention_mask",
+                                         "77토큰", "truncation=True"))
+    out = stdout(cell)
+    assert "start of text: <|startoftext|> 49406 | end of text: <|endoftext|> 49407" in out
+    assert re.search(r"'A dog' +tokens: \['<\|startoftext\|>', 'a</w>', 'dog</w>', '<\|endoftext\|>', '<\|endoftext\|>'\]", out)
+    assert "attention_mask: [1, 1, 1, 1, 0]" in out and "same embedding as in the batch? True" in out
+    assert re.search(r"a long text: \d+ words = (\d+) tokens; CLIP reads at most 77", out)
+    assert int(re.search(r"= (\d+) tokens", out).group(1)) > 77
+    assert "with truncation=True: (1, 77) | last token: 49407" in out
+
+
+def test_01_says_what_cosine_values_look_like_and_that_the_ranking_matters():
+    nb = executed("01")
+    cell = cell_with(nb, "same ranking after subtracting 0.2")
+    text = _markdown_before(nb, cell)
+    assert "0.25–0.35" in text and "순위" in text and "모달리티 간격" in text and "`05`" in text
+    out = stdout(cell)
+    assert re.search(r"^#1  -?\d\.\d{4}  '", out, re.M)
+    assert "subtracting 0.2 from every score: True" in out and "multiplying every score by 100:  True" in out
+
+
 def test_03_corrects_the_argmax_item_mistake():
     nb = executed("03")
     printed = stdout(cell_with(nb, "scores = torch.tensor([-2, 1, 99, 8])"))
     assert re.search(r"^scores\.argmax\(\)\.item\(\) = 2$", printed, re.M)
     assert re.search(r"^scores\.max\(\)\.item\(\) +=  ?99$", printed, re.M)
     correction = next(cell.source for cell in nb.cells
-                      if cell.cell_type == "markdown" and "바로잡기" in cell.source and "argmax().item()" in cell.source)
+                      if cell.cell_type == "markdown" and "흔한 실수" in cell.source and "argmax().item()" in cell.source)
     assert "`2`" in correction and "max().item()" in correction and "99" in correction
+
+
+def test_03_timing_is_the_learners_experiment():
+    """issue 30: the cell measures and prints a small table; the text claims only what such a table shows on any
+    machine (no benchmark log: no README ranges, no figures from another model or machine)."""
+    nb = executed("03")
+    cell = cell_with(nb, "def embed_in_batches(")
+    out = stdout(cell)
+    rows = re.findall(r"^(\d)\. batch .*? +(\d+\.\d\d)s +(\d+\.\d\d)s +(\d+\.\d\d)s +\d+ +(\d+\.\d\d)x$", out, re.M)
+    assert [r[0] for r in rows] == ["1", "2", "3", "4", "5"] and rows[0][4] == "1.00", out
+    assert "the same embeddings in every row? True" in out
+    at = nb.cells.index(cell)
+    for text in (nb.cells[at - 1].source, nb.cells[at + 1].source):
+        assert not re.search(r"README|96 px|\d\.\d+\s*(–|-)\s*\d\.\d+\s*배|times as fast|이전 강좌용|previous course", text), text
+    assert "3번 행" in nb.cells[at + 1].source and "True" in nb.cells[at + 1].source
 
 
 def test_03_searches_the_nine_dogs_and_draws_the_top3_grid():

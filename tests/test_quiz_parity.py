@@ -233,13 +233,14 @@ def _entries(paths):
 @pytest.mark.parametrize("name,expected", [
     ("list of str", True), ("tuple of str", True), ("list of pathlib paths", True), ("numpy strs", True),
     ("os.scandir entries", True), ("tuple of images", True), ("numpy array of str", False), ("bytes", False),
+    ("bare file names", False),  # the task asks for paths (issue 30)
 ])
 def test_quiz3_visible_and_hidden_accept_the_same_types(refs, gallery, monkeypatch, name, expected):
     paths, images, known = gallery
     filenames = {"list of str": paths, "tuple of str": tuple(paths), "tuple of images": paths,
                  "list of pathlib paths": [Path(p) for p in paths], "numpy strs": list(np.array(paths)),
                  "os.scandir entries": _entries(paths), "numpy array of str": np.array(paths),
-                 "bytes": [p.encode() for p in paths]}[name]
+                 "bytes": [p.encode() for p in paths], "bare file names": [os.path.basename(p) for p in paths]}[name]
     pictures = tuple(images) if name == "tuple of images" else images
     _arm("quiz_search", monkeypatch)
     try:

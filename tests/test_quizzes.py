@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 import quizcourse as qc
 from clipcourse import check_quizzes, grading, models, reference
@@ -391,6 +392,9 @@ def test_quiz6_calls_the_function_on_inputs_it_cannot_foresee(armed):
     def dot_product(text_embedding, image_embeddings, image_filenames):
         return image_filenames[(text_embedding @ image_embeddings.T).argmax().item()]
 
+    def wrong_axis(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[F.cosine_similarity(text_embedding, image_embeddings, dim=0).argmax().item()]
+
     def hard_coded(text_embedding, image_embeddings, image_filenames):
         return str(reference.data.data_dir() / "gallery" / top1)
 
@@ -587,11 +591,39 @@ def test_visible_quiz1_says_what_to_do_when_the_answer_is_missing(grade_id, name
 def test_visible_quiz1_hints_name_rows_and_norms():
     v1, v2 = QUIZ1_V1, QUIZ1_V2
     wrong_axis = (F.normalize(v1, dim=0) * F.normalize(v2, dim=0)).sum(dim=1)
-    assert "행마다 구합니다 (dim=1)" in visible_hint("quiz_cosine", "quiz1a_test", cos_rowwise=wrong_axis)
-    assert "one number per row (dim=1)" in visible_hint("quiz_cosine", "quiz1a_test",
-                                                        cos_rowwise=F.cosine_similarity(v1, v2, dim=0))
+    assert "down the columns (dim=0)" in visible_hint("quiz_cosine", "quiz1a_test", cos_rowwise=wrong_axis)
+    assert "one number per row: compute along dim=1" in visible_hint("quiz_cosine", "quiz1a_test",
+                                                                      cos_rowwise=F.cosine_similarity(v1, v2, dim=0))
     passes_visible("quiz_cosine", "quiz1a_test", cos_rowwise=F.cosine_similarity(v1, v2))
     passes_visible("quiz_cosine", "quiz1b_test", cos_matrix=F.cosine_similarity(v1.unsqueeze(1), v2, dim=2))
+    passes_visible("quiz_cosine", "quiz1a_test", cos_rowwise=[round(float(x), 3) for x in F.cosine_similarity(v1, v2)])
+
+
+# issue 30: the learner's two wrong answers passed every visible test, and `nbgrader validate` said "Success!"
+WHOLE_MATRIX_NORM = (QUIZ1_V1 * QUIZ1_V2).sum(dim=1) / (QUIZ1_V1.norm() * QUIZ1_V2.norm())
+SWAPPED = F.cosine_similarity(QUIZ1_V1, QUIZ1_V2.unsqueeze(1), dim=2)
+
+
+def test_visible_quiz1_catches_the_usual_mistakes_without_showing_the_answer():
+    v1, v2 = QUIZ1_V1, QUIZ1_V2
+    answers = [f"{x:.3f}" for x in torch.cat([F.cosine_similarity(v1, v2),
+                                              F.cosine_similarity(v1.unsqueeze(1), v2, dim=2).flatten()]).tolist()]
+    cases = {"quiz1a_test": {"length (norm) of the whole matrix": WHOLE_MATRIX_NORM,
+                             "down the columns (dim=0)": (F.normalize(v1, dim=0) * F.normalize(v2, dim=0)).sum(dim=1),
+                             "does not hold the cosine similarities (3 decimals": torch.tensor([0.5, 0.5])},
+             "quiz1b_test": {"rows and columns are swapped": SWAPPED,
+                             "down the columns (dim=0)": F.normalize(v1, dim=0) @ F.normalize(v2, dim=0).T,
+                             "does not hold the cosine similarities (3 decimals": torch.full((2, 2), 0.5)}}
+    for grade_id, wrong in cases.items():
+        name = "cos_rowwise" if grade_id == "quiz1a_test" else "cos_matrix"
+        for says, value in wrong.items():
+            message = visible_hint("quiz_cosine", grade_id, **{name: value})
+            assert says in message and "notebook 02" in message or "3 decimals" in says, (says, message)
+            assert not any(a in message for a in answers), f"the hint shows an answer value: {message}"
+            assert "unsqueeze(1)," not in message and "dim=2)" not in message.replace("dim=2)?", ""), message
+    source = next(c.source for c in qc.read(qc.notebook_path(qc.ROOT / "release", "quiz_cosine")).cells
+                  if qc.grade_id(c) == "quiz1b_test")
+    assert not any(a in source for a in answers) and "unsqueeze(1), vec2" not in source
 
 
 def test_hidden_quiz1_names_the_usual_mistakes(armed):
@@ -599,10 +631,16 @@ def test_hidden_quiz1_names_the_usual_mistakes(armed):
     right = F.cosine_similarity(v1.unsqueeze(1), v2, dim=2)
     fails(grading.check_quiz1_rowwise, (v1 * v2).sum(dim=1), match="내적만 구했습니다.*plain dot product")
     fails(grading.check_quiz1_rowwise, (F.normalize(v1, dim=0) * F.normalize(v2, dim=0)).sum(dim=1),
-          match=r"열 방향\(dim=0\).*normalised along the columns \(dim=0\)")
-    fails(grading.check_quiz1_rowwise, (v1 * v2).sum(dim=1) / (v1.norm() * v2.norm()), match="whole matrix's length")
+          match=r"열 방향\(dim=0\).*norms were taken down the columns \(dim=0\)")
+    fails(grading.check_quiz1_rowwise, (v1 * v2).sum(dim=1) / (v1.norm() * v2.norm()),
+          match=r"length \(norm\) of the whole matrix.*see notebook 02, 'Example 1'")
     fails(grading.check_quiz1_matrix, v1 @ v2.T, match="plain dot product")
     fails(grading.check_quiz1_matrix, right.T, match="행과 열이 바뀌었습니다.*rows and columns are swapped")
+    with pytest.raises(AssertionError) as swapped:  # the symptom and where it is explained, not the right call
+        grading.check_quiz1_matrix(right.T)
+    assert "notebook 02, 'Example 3'" in " ".join(str(swapped.value).split())
+    assert "unsqueeze(1) with" not in str(swapped.value) and "dim=2)" not in str(swapped.value).replace("dim=2일까?", "")
+    fails(grading.check_quiz1_matrix, right[0], match=r"every row of vec1 with every row of vec2")
     fails(grading.check_quiz1_matrix, F.cosine_similarity(v1.unsqueeze(0), v2.unsqueeze(1), dim=2), match="swapped")
     fails(grading.check_quiz1_rowwise, [round(float(x), 2) for x in F.cosine_similarity(v1, v2)],
           match="소수 셋째 자리.*slightly off: give the values to 3 decimals")
@@ -772,6 +810,9 @@ def _small_example_answers():
     def dot_product(text_embedding, image_embeddings, image_filenames):
         return image_filenames[(text_embedding @ image_embeddings.T).argmax().item()]
 
+    def wrong_axis(text_embedding, image_embeddings, image_filenames):
+        return image_filenames[F.cosine_similarity(text_embedding, image_embeddings, dim=0).argmax().item()]
+
     return locals()
 
 
@@ -785,10 +826,14 @@ def test_visible_quiz6_names_the_mistake():
     assert "returned a list" in hint["as_list"] and "one file path" in hint["as_list"]
     assert "NotImplementedError()를" in hint["stub"] and "write your code" in hint["stub"]
     assert "not the dot product" in hint["dot_product"] and "argmin" not in hint["dot_product"]
+    # issue 30: dim=0 got the argmin story; now its own, about the axis, with the section that explains it
+    message = visible_hint("quiz_search", "quiz6_test", gallery_dir="/g", top1_filename=f["wrong_axis"])
+    assert "wrong axis (dim=0)" in message and "one per image" in message and "notebook 03" in message
+    assert "argmin" not in message
     with pytest.raises(AssertionError) as info:  # an error inside the function: named, with the inputs, chained
         passes_visible("quiz_search", "quiz6_test", gallery_dir="/g", top1_filename=lambda t, e, n: n[(t @ e).argmax()])
     message = " ".join(str(info.value).split())
-    assert "RuntimeError를 냈습니다" in message and "Inputs: text_embedding (1, 2), image_embeddings (3, 2)" in message
+    assert "RuntimeError를 냈습니다" in message and "Inputs: text_embedding (1, 2), image_embeddings (4, 2)" in message
     assert isinstance(info.value.__cause__, RuntimeError)
     passes_visible("quiz_search", "quiz6_test", gallery_dir="/g", top1_filename=f["right"])
 
@@ -804,8 +849,30 @@ def test_hidden_quiz6_names_the_mistake(armed):
     fails(grading.check_quiz6, f["off_by_one"], match="next to the Top-1: do not add or subtract 1")
     fails(grading.check_quiz6, lambda t, e, n: n[(t @ e).argmax().item()],
           match=r"raised RuntimeError: .*\(inputs: text_embedding \(1, 512\), image_embeddings \(200, 512\)")
+    # issue 30: dim=0 raised IndexError ("fix the error"); now the verdict is about the axis, not the error
+    with pytest.raises(AssertionError) as info:
+        grading.check_quiz6(f["wrong_axis"])
+    message = " ".join(str(info.value).split())
+    assert "raised IndexError, an index past the 200 images" in message and "wrong axis (dim=0)" in message
+    assert "see notebook 03" in message and "fix the error" not in message and "argmin" not in message
     fails(grading.check_quiz6, lambda t, e, n: n[F.cosine_similarity(t, e).unsqueeze(0).topk(1, dim=0).indices[0, 0]],
           match=r"first entry \(index 0\): take argmax \(or topk\) along the dimension")
+
+
+def test_quiz3_task_text_and_grading_agree_on_paths(armed):
+    """issue 30: the task asks for each file's path; bare file names (os.listdir's) now fail, visible and hidden."""
+    paths = gallery_paths(armed)
+    names = [os.path.basename(p) for p in paths]
+    task = next(c.source for c in qc.read(qc.notebook_path(qc.ROOT / "release", "quiz_search")).cells
+                if c.cell_type == "markdown" and "## 퀴즈 3" in c.source)
+    assert "`os.path.join(gallery_dir, 이름)`" in task and "`os.listdir`가 반환하는 이름만 넣으면 틀립니다" in task
+    assert "the bare names `os.listdir` returns are marked wrong" in task
+    images = reference.data.load_images(paths)
+    grading.check_quiz3(images, paths)
+    fails(grading.check_quiz3, images, names, match=r"is a bare file name .*os\.path\.join\(gallery_dir, name\)")
+    message = visible_hint("quiz_search", "quiz3_test", images=images, image_filenames=names, Image=Image)
+    assert "bare file names" in message and "os.path.join(gallery_dir, name)" in message
+    grading.check_quiz4(torch.tensor(armed.gallery), names)  # quiz 4 reads the same list: not marked down twice
 
 
 def test_hidden_quiz3_says_how_many_it_got(armed):
@@ -813,3 +880,16 @@ def test_hidden_quiz3_says_how_many_it_got(armed):
     fails(grading.check_quiz3, [], [], match=r"\(지금 항목 0개\).*list of 200 paths \(now 0 items\)")
     fails(grading.check_quiz3, [], paths[:1], match=r"\(now 1 item\)")
     fails(grading.check_quiz3, [], paths, match=r"list of 200 PIL images \(now 0 items\)")
+
+
+def test_clip_course_lang_en_puts_english_first(monkeypatch):
+    """issue 30: an English learner reads English first in the checks' hints, verdicts and feedback."""
+    wrong = (QUIZ1_V1 * QUIZ1_V2).sum(dim=1) / (QUIZ1_V1.norm() * QUIZ1_V2.norm())
+    for lang, first in (("", "[퀴즈 1-a]"), ("en", "[quiz 1-a]"), ("ko", "[퀴즈 1-a]")):
+        monkeypatch.setenv(grading.LANG, lang)
+        with pytest.raises(AssertionError) as info:
+            grading.hint_quiz1(cos_rowwise=wrong)
+        message = str(info.value)
+        assert message.startswith(first) and "[퀴즈 1-a]" in message and "[quiz 1-a]" in message, message
+        halves = message.split("[quiz 1-a]" if first == "[퀴즈 1-a]" else "[퀴즈 1-a]")
+        assert not re.search("[가-힣]", halves[0 if lang == "en" else 1]), message

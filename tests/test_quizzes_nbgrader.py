@@ -251,3 +251,21 @@ def test_the_missing_query_really_misses_under_this_model(tmp_path_factory, monk
     refs = reference.load_or_build(name)
     scores = reference.cosine(reference.embed_texts(name, ["A dog is sleeping"]), refs.dogs)[0]
     assert {refs.dog_names[i] for i in np.argsort(-scores)[:3]} != set(reference.quiz2_target_names())
+
+
+def test_validate_names_the_learners_two_wrong_quiz1_answers(course, tmp_path):
+    """issue 30: a whole-matrix norm and swapped operands passed every visible test, and `nbgrader validate`
+    printed "Success!"; now it fails both cells with a hint that names each mistake."""
+    nb = qc.submission("quiz_cosine", {
+        "quiz1a_answer": "cos_rowwise = (vec1 * vec2).sum(dim=1) / (vec1.norm() * vec2.norm())",
+        "quiz1b_answer": "cos_matrix = F.cosine_similarity(vec1, vec2.unsqueeze(1), dim=2)"})
+    path = tmp_path / "quiz_cosine.ipynb"
+    nbformat.write(nb, str(path))
+    done = qc.run_nbgrader(["validate", str(path)], qc.ROOT, timeout=600)
+    out = " ".join((done.stdout + done.stderr).split())
+    assert "Success!" not in out and "VALIDATION FAILED ON 2 CELL(S)" in out, out[-3000:]
+    assert "length (norm) of the whole matrix" in out and "rows and columns are swapped" in out, out[-3000:]
+    right = qc.submission("quiz_cosine", qc.solution_answers("quiz_cosine"))
+    nbformat.write(right, str(path))
+    done = qc.run_nbgrader(["validate", str(path)], qc.ROOT, timeout=600)
+    assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
