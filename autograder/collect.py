@@ -29,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import repair
+
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
 #: What file managers, archives and Jupyter leave next to submissions: skipped with a line, never a row.
@@ -105,8 +107,12 @@ def _kind(path):
             stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "special file")
 
 
-def read_notebook(path):
-    """``(notebook, "")`` or ``(None, reason)`` for an unreadable file (never opens a non-regular file)."""
+def read_notebook(path, notes=None):
+    """``(notebook, "")`` or ``(None, reason)`` for an unreadable file (never opens a non-regular file).
+
+    This is where a submission's text enters the grader: lone surrogates (``\\ud800``, which UTF-8 cannot
+    write) are replaced by U+FFFD everywhere in the notebook, so no report, CSV or page written from it can
+    fail on one; ``notes``, when given a list, gets one line per cell that held some (repair.replace_surrogates)."""
     path = Path(path)
     kind, label = _kind(path), display_name(path.name)
     if kind == "link":
@@ -140,6 +146,13 @@ def read_notebook(path):
         return None, f"{label} is JSON nested too deeply to be a notebook"
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, f"{label} is JSON but not a Jupyter notebook (no cells)"
+    try:
+        fixed = repair.replace_surrogates(data)
+        repair.replace_surrogates({"metadata": data})  # the rest: a version 3 notebook's worksheets, …
+    except RecursionError:
+        return None, f"{label} is JSON nested too deeply to be a notebook"
+    if notes is not None:
+        notes += fixed
     if isinstance(data.get("cells"), list):  # "metadata" is left out by some hand-made or converted files
         for item in [data] + data["cells"]:
             if isinstance(item, dict) and item.get("metadata", None) is None:

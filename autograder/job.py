@@ -104,9 +104,9 @@ def _build_course(job, course):
             notes.append(f"timestamp.txt could not be read ({why[:200]}): graded without a submission time "
                          "(no late penalty)")
     for name, path in job["files"].items():
-        nb, _ = read_notebook(path)
+        fixed = []
+        nb, _ = read_notebook(path, fixed)  # lone surrogates replaced there, one note per cell
         source_nb, _ = read_notebook(source / f"{name}.ipynb")
-        fixed = repair.replace_surrogates(nb)
         if source_nb is not None:
             fixed += repair.repair(nb, source_nb)
             fixed += repair.make_valid(nb, source_nb)
