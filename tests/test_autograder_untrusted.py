@@ -13,6 +13,7 @@ Each failure of the attack report first, as it was found, then the hostile class
    console and in the summary.
 """
 import csv
+import functools
 import io
 import json
 import re
@@ -22,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import collect, modelcheck, report, untrusted
+from autograder import collect, modelcheck, report, untrusted, values, verdict
 
 import autograder_cases as cases
 
@@ -112,5 +113,43 @@ def test_formula_and_escapes_in_the_model_line_are_text_in_the_csv_and_escaped_i
     assert "MODEL MISMATCH: 2 of 2" in summary
     assert "\x1b" not in summary and "\x07" not in summary
     assert "\\x1b[2J\\x1b[H\\x1b[32mALL 312 SUBMISSIONS GRADED OK\\x1b[0m\\x07" in summary
+
+
+# ---- 4. honest answers in any valid form ---------------------------------------------------------------
+def _top1(text_embedding, image_embeddings, image_filenames):
+    return image_filenames[0]
+
+
+def _no_wraps(function):
+    def wrapper(*args):
+        return function(*args)
+    return wrapper
+
+
+class _Callable:
+    def __call__(self, text_embedding, image_embeddings, image_filenames):
+        return image_filenames[0]
+
+
+FORMS = {"lambda": lambda text_embedding, image_embeddings, image_filenames: image_filenames[0],
+         "decorated": _no_wraps(_top1), "partial": functools.partial(_top1), "callable object": _Callable()}
+
+
+@pytest.mark.parametrize("form", sorted(FORMS))
+def test_a_function_is_called_through_the_variable_the_quiz_names(form, monkeypatch):
+    """values.dump names the function by its variable (was: its __name__, ``<lambda>`` or ``wrapper``, which
+    the kernel then could not find: 7/10 and "top1_filename raised Error:"); values.call accepts any callable."""
+    namespace = {"top1_filename": FORMS[form]}
+    monkeypatch.setattr(values, "_namespace", lambda: namespace)
+    dumped = json.loads(values.dump(["top1_filename"]))
+    assert dumped == {"top1_filename": {"t": "function", "name": "top1_filename"}}
+    sent = []
+
+    def call_kernel(name, payload):
+        sent.append(name)
+        return json.loads(values.call(name, payload))
+
+    remote = verdict.Decoder(call_kernel=call_kernel).value(dumped["top1_filename"])
+    assert remote([[1.0]], [[1.0], [0.0]], ["a.png", "b.png"]) == "a.png" and sent == ["top1_filename"]
 
 
