@@ -326,6 +326,7 @@ def _feedback(config, course, assignment, student, cells, result):
     secrets = fb.secret_lines(source for nb in cells.values() for source, _, _ in nb.values())
     config = config.copy()
     config.GenerateFeedback.preprocessors = [fb.HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    config.GenerateFeedback.exporter_class = fb.SafeHTMLExporter  # student Markdown sanitised once rendered
     config.HideHiddenTests.secrets = secrets
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
     converter.force = True
@@ -337,7 +338,9 @@ def _feedback(config, course, assignment, student, cells, result):
     pages = []
     for notebook in cells:
         page = out / f"{notebook}.html"
-        text = page.read_text(encoding="utf-8") if page.exists() else ""
+        text = fb.harden(page.read_text(encoding="utf-8")) if page.exists() else ""  # no script, a CSP
+        if text:
+            page.write_text(text, encoding="utf-8")
         leaks = fb.find_leaks(text, secrets) if text else ["missing"]
         if leaks:
             if text:
