@@ -108,6 +108,42 @@ def test_the_model_line_is_read_in_linear_time_and_kept_short(tmp_path):
     assert modelcheck.parts("x sha256:NOTHEX12") == ("x sha256:NOTHEX12", "")
 
 
+# ---- every per-submission step of the main process is bounded ------------------------------------------
+def _many(path, cells, outputs_per_cell=0):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "id": f"c{i}", "metadata": {}, "source": "", "execution_count": None,
+         "outputs": [{"output_type": "stream", "name": "stdout", "text": "x"}] * outputs_per_cell}
+        for i in range(cells)]}
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_a_notebook_of_too_many_cells_is_refused_at_once_and_extra_outputs_left_out(tmp_path):
+    # 200 000 empty cells (21 MB) took 40 s for each of the grader's reads (CPU time: the machine may be busy)
+    path = _many(tmp_path / "cells.ipynb", 200_000)
+    start = time.process_time()
+    nb, problem = collect.read_notebook(path)
+    assert nb is None and "has 200000 cells, more than the 1000" in problem and time.process_time() - start < 5
+    notes = []
+    nb, problem = collect.read_notebook(_many(tmp_path / "outputs.ipynb", 10, 600), notes)
+    assert problem == "" and sum(len(c.outputs) for c in nb.cells) == collect.MAX_OUTPUTS
+    assert notes == ["the notebook held 6000 outputs: the 1000 past the first 5000 were left out (outputs are not "
+                     "graded: the notebook runs again)"]
+
+
+def test_a_jobs_result_is_read_with_a_cap_and_its_text_cut(tmp_path):
+    from autograder import grade
+
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({"student": "s", "reason": "r" * 10 ** 6, "notes": ["n" * 5000] * 1000}))
+    result = grade._read_result(path)
+    assert len(result["reason"]) == grade.MAX_TEXT and len(result["notes"]) == grade.MAX_LINES + 1
+    assert all(len(n) <= grade.MAX_TEXT for n in result["notes"]) and "800 more notes" in result["notes"][-1]
+    path.write_bytes(b" " * (grade.MAX_RESULT_MB * 2 ** 20 + 1))
+    with pytest.raises(ValueError, match="over 16 MB"):
+        grade._read_result(path)
+
+
 # ---- 5. formulas and escapes ---------------------------------------------------------------------------
 @pytest.mark.parametrize("text, cell", [
     ("=1+1", "'=1+1"), ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
