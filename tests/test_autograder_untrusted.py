@@ -339,7 +339,7 @@ def test_no_feedback_page_holds_a_live_script_and_the_real_score_heads_it(hostil
 
 
 def test_in_chromium_the_hostile_feedback_runs_nothing_and_shows_the_real_score(hostile):
-    from browserlab import CHROMIUM_FLAGS, chromium_path, missing_reason
+    from browserlab import CHROMIUM_FLAGS, chromium_path, missing_reason, screenshot
 
     if missing_reason():
         pytest.skip(missing_reason())
@@ -357,6 +357,7 @@ def test_in_chromium_the_hostile_feedback_runs_nothing_and_shows_the_real_score(
             page.route(re.compile(r"^(?!file:|data:).*"), lambda route: route.abort())
             page.goto(page_path.as_uri())
             page.wait_for_timeout(1000)
+            screenshot(page, "feedback-of-a-hostile-notebook")  # build/browser/, for a person to look at
             assert page.title() == "tiny"
             text = page.inner_text("body")
             assert "PWNED" not in text and "PWNED" not in page.content()  # no script ran
