@@ -30,6 +30,8 @@ from pathlib import Path
 
 import nbformat
 
+from . import repair
+
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
 #: What file managers, archives and Jupyter leave next to submissions: skipped with a line, never a row.
@@ -37,6 +39,12 @@ SYSTEM_ENTRIES = {".ipynb_checkpoints", ".DS_Store", "__MACOSX", ".git", "Thumbs
 #: A quiz notebook is well under 1 MB with its outputs; a bigger one is refused before it is read (a
 #: 250 MB markdown cell once kept a grading job busy for 450 s at 1 GB).
 MAX_NOTEBOOK_MB = 50
+#: Reading a notebook (nbformat's schema check) takes time per cell and output, not per byte: 200 000 empty
+#: cells (21 MB) took 40 s per read. A quiz has about 50 cells; past these a notebook is refused (cells) or its
+#: extra outputs, which are never graded, are left out, so one read stays near a second.
+MAX_CELLS = 1000
+MAX_OUTPUTS = 5000
+_ESCAPED_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
 #: The submission's other files (data next to the notebook) go into the kernel's working folder, a 512 MB
 #: tmpfs (course.sandbox_spec): what cannot fit there is left out here, smallest files kept first, instead of
 #: being hashed and copied twice and then cut off part-way (a 2 GB file reached the kernel as its first 512 MB).
@@ -129,8 +137,12 @@ def _kind(path):
             stat.S_IFSOCK: "socket"}.get(stat.S_IFMT(mode), "special file")
 
 
-def read_notebook(path):
-    """``(notebook, "")`` or ``(None, reason)`` for an unreadable file (never opens a non-regular file)."""
+def read_notebook(path, notes=None):
+    """``(notebook, "")`` or ``(None, reason)`` for an unreadable file (never opens a non-regular file).
+
+    This is where a submission's text enters the grader: lone surrogates (``\\ud800``, which UTF-8 cannot
+    write) are replaced by U+FFFD everywhere in the notebook, so no report, CSV or page written from it can
+    fail on one; ``notes``, when given a list, gets one line per cell that held some (repair.replace_surrogates)."""
     path = Path(path)
     kind, label = _kind(path), display_name(path.name)
     if kind == "link":
@@ -154,7 +166,8 @@ def read_notebook(path):
     # Jupyter writes UTF-8; some Windows editors save a notebook again as UTF-16 with a byte-order mark
     codec = "utf-16" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
-        data = json.loads(raw.decode(codec))
+        text = raw.decode(codec)
+        data = json.loads(text)
     except UnicodeDecodeError:
         return None, (f"{label} is not text (not a notebook): ask the student to submit the .ipynb file "
                       "as Jupyter saved it")
@@ -164,6 +177,21 @@ def read_notebook(path):
         return None, f"{label} is JSON nested too deeply to be a notebook"
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         return None, f"{label} is JSON but not a Jupyter notebook (no cells)"
+    cells = [c for w in data.get("worksheets") or [] if isinstance(w, dict) for c in w.get("cells") or []] \
+        if not isinstance(data.get("cells"), list) else data["cells"]
+    if len(cells) > MAX_CELLS:
+        return None, (f"{label} has {len(cells)} cells, more than the {MAX_CELLS} a notebook may have (not graded): "
+                      "ask the student to submit the quiz notebook as released, with their answers in its cells")
+    fixed = _drop_outputs_past(cells, MAX_OUTPUTS)
+    try:  # a lone surrogate can only come from a JSON escape (\ud800): the decoders refuse one in the bytes
+        if _ESCAPED_SURROGATE.search(text):
+            fixed += repair.replace_surrogates(data)
+            for key in [k for k in data if k not in ("cells", "metadata")]:  # a version 3 notebook's worksheets, …
+                data[key] = repair.without_surrogates(data[key])
+    except RecursionError:
+        return None, f"{label} is JSON nested too deeply to be a notebook"
+    if notes is not None:
+        notes += fixed
     if isinstance(data.get("cells"), list):  # "metadata" is left out by some hand-made or converted files
         for item in [data] + data["cells"]:
             if isinstance(item, dict) and item.get("metadata", None) is None:
@@ -173,6 +201,21 @@ def read_notebook(path):
     except Exception as error:
         return None, f"{label} is not a notebook nbformat can read ({error})"
     return nb, ""
+
+
+def _drop_outputs_past(cells, limit):
+    """Keep the first ``limit`` outputs of the notebook (in cell order) and leave out the rest, which nobody
+    grades (the notebook runs again) and which would make reading it slow; returns a note when some were."""
+    kept = dropped = 0
+    for cell in cells:
+        outputs = cell.get("outputs") if isinstance(cell, dict) else None
+        if isinstance(outputs, list):
+            room = max(limit - kept, 0)
+            dropped += max(len(outputs) - room, 0)
+            cell["outputs"] = outputs[:room]
+            kept += len(cell["outputs"])
+    return [f"the notebook held {kept + dropped} outputs: the {dropped} past the first {limit} were left out "
+            "(outputs are not graded: the notebook runs again)"] if dropped else []
 
 
 def grade_ids(nb):

@@ -11,10 +11,23 @@ and their tracebacks quote the failing hidden line (nbgrader #917, #1363). Here:
   secret line (a notebook can print a cell's source through IPython's history or hooks);
 * ``find_leaks`` checks the rendered HTML's text once more; ``job.py`` swaps in a scores-only page
   if it ever finds something.
+
+Nothing a student wrote runs in the page (issue 32): whoever opens feedback (the student, a TA, the
+instructor) must not run the student's code. The student's HTML outputs and every markdown cell, once
+rendered, go through ``sanitise`` (nh3, the Rust ``ammonia`` sanitiser: no script, event handler,
+``javascript:`` link, ``<style>``, ``style``, ``class`` or ``id``, so student content can neither run nor
+restyle, hide or imitate the grader's score heading and verdicts); outputs of any other kind than text,
+PNG, JPEG, LaTeX and Markdown (SVG, JavaScript, widgets) are dropped; ``harden`` then removes every
+``<script>`` of the finished page (the template's own MathJax loader too) and puts a Content-Security-Policy
+first in its head that forbids scripts, outside requests, frames, forms and ``<base>``.
 """
 import copy
 import html
 import re
+
+import nh3
+from jinja2 import pass_context
+from nbconvert.exporters import HTMLExporter
 
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Any, Bool
@@ -97,9 +110,87 @@ def verdict_lines(head, why=""):
     return lines + ["# " + "-" * 60]
 
 
+#: The only output kinds a feedback page shows (``text/html`` sanitised, ``text/markdown`` rendered then
+#: sanitised, images as base64 data checked here); the rest (SVG, JavaScript, widgets, PDF …) is dropped.
+SHOWN_OUTPUTS = ("text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")  # one character class, no nesting: linear
+_DATA_IMAGE = ("data:image/png;base64,", "data:image/jpeg;base64,", "data:image/gif;base64,")
+#: A feedback page loads nothing and runs nothing; its own CSS is inline, images are data: URLs.
+CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:; script-src 'none'; "
+       "object-src 'none'; frame-src 'none'; form-action 'none'; base-uri 'none'")
+
+
+def _keep_data_images_only(tag, attribute, value):
+    if value.strip().lower().startswith("data:"):
+        return value if tag == "img" and attribute == "src" and value.strip().lower().startswith(_DATA_IMAGE) \
+            else None
+    return value
+
+
+def sanitise(fragment):
+    """A student's HTML made inert: nh3's defaults (no scripts, event handlers, ``javascript:`` URLs, styles,
+    ``class`` or ``id``), ``data:`` URLs only as PNG, JPEG or GIF pictures."""
+    return nh3.clean(str(fragment), url_schemes=nh3.ALLOWED_URL_SCHEMES | {"data"},
+                     attribute_filter=_keep_data_images_only)
+
+
+class SafeHTMLExporter(HTMLExporter):
+    """nbconvert's HTML exporter whose Markdown (markdown cells, Markdown outputs, nbgrader comments) is
+    sanitised once rendered: Markdown lets raw HTML through."""
+
+    @pass_context
+    def markdown2html(self, context, source):
+        return sanitise(super().markdown2html(context, source))
+
+
+def _script_free(page):
+    """``page`` without any ``<script …>…</script>`` element (a plain scan, linear in the page)."""
+    out, at, lower = [], 0, page.lower()
+    while True:
+        start = lower.find("<script", at)
+        if start < 0:
+            out.append(page[at:])
+            return "".join(out)
+        out.append(page[at:start])
+        end = lower.find("</script", start)
+        close = lower.find(">", end) if end >= 0 else -1
+        at = close + 1 if close >= 0 else len(page)
+
+
+def harden(page):
+    """The rendered feedback page with no script at all and a Content-Security-Policy forbidding scripts and
+    outside requests, first in its head (student content was sanitised before; this is the second lock)."""
+    page = _script_free(page)
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+    head = page.lower().find("<head>")
+    return page[:head + 6] + meta + page[head + 6:] if head >= 0 else meta + page
+
+
+def _safe_output(output):
+    """Keep only what SHOWN_OUTPUTS allows of one output, sanitised; False when nothing is left."""
+    if "data" not in output:
+        return True
+    data = output["data"]
+    for mime in list(data):
+        value = data[mime]
+        text = value if isinstance(value, str) else "".join(value) if isinstance(value, list) else None
+        if mime not in SHOWN_OUTPUTS or text is None:
+            del data[mime]
+        elif mime == "text/html":
+            data[mime] = sanitise(text)
+        elif mime.startswith("image/") and not _BASE64.fullmatch(text):
+            del data[mime]
+    output["metadata"] = {}  # width, height, filenames: attributes of the page
+    return bool(data)
+
+
 class HideHiddenTests(Preprocessor):
     enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
     secrets = Any([], help="normalised hidden-test lines (see secret_lines)").tag(config=True)
+
+    def preprocess(self, nb, resources):
+        nb.metadata.pop("widgets", None)  # a widget state is loaded by scripts: never shown
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell, resources, index):
         secrets = self.secrets
@@ -122,6 +213,8 @@ class HideHiddenTests(Preprocessor):
                 elif not inside:
                     kept.append(line)
             cell.source = "\n".join(kept)
+        if "outputs" in cell:
+            cell.outputs = [o for o in cell.outputs if _safe_output(o)]
         for output in cell.get("outputs", []):
             self._clean(output, secrets, hidden)
         if hidden and "outputs" in cell:  # only text survives in a hidden-test cell (a markdown cell has none)
@@ -164,9 +257,9 @@ def scores_only_page(student, assignment, rows):
     """The fallback feedback: a plain table of test cells and points."""
     body = "".join(f"<tr><td>{html.escape(name)}</td><td>{score:g} / {points:g}</td></tr>"
                    for name, score, points in rows)
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}</title></head>"
-            f"<body><h1>{html.escape(assignment)} — {html.escape(student)}</h1>"
-            f"<table><tr><th>test cell</th><th>points</th></tr>{body}</table></body></html>")
+    return harden(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(assignment)}</title></head>"
+                  f"<body><h1>{html.escape(assignment)} — {html.escape(student)}</h1>"
+                  f"<table><tr><th>test cell</th><th>points</th></tr>{body}</table></body></html>")
 
 
 def warm_up():
@@ -196,9 +289,10 @@ def warm_up():
                                    "language_info": {"name": "python", "pygments_lexer": "ipython3"}})
     nbformat.validate(nb)
     config = Config()
+    config.GenerateFeedback.exporter_class = SafeHTMLExporter
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
     exporter = converter.exporter_class(parent=converter, config=converter.config)
     resources = {"nbgrader": {"notebook": "warm-up", "score": 0, "max_score": 1, "late_penalty": 0}}
     nb, resources = CSSHTMLHeaderPreprocessor()(nb, resources)
     html_page, _ = exporter.from_notebook_node(nb, resources=resources)
-    find_leaks(html_page, ["return np.sqrt(x) * 2"])
+    find_leaks(harden(html_page), ["return np.sqrt(x) * 2"])

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import collect, forkserver, gradebook, modelcheck, preflight, report, verdict
+from . import collect, forkserver, gradebook, modelcheck, preflight, report, untrusted, verdict
 import filelock
 
 from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, jobs_for, resolve_model,
@@ -406,7 +406,7 @@ def _run_job_in(sub, slot, env, running, stop, job_dir, server=None):
         shutil.rmtree(job_dir, ignore_errors=True)
         return _problem_result(sub, env, "error", "interrupted"), None
     try:
-        result = json.loads(Path(job_dir, "result.json").read_text())
+        result = _read_result(Path(job_dir, "result.json"))
     except (OSError, ValueError):
         if killed:
             result = _problem_result(sub, env, "timed out", f"grading took longer than {settings.notebook_timeout + SLACK_S} s "
@@ -419,6 +419,29 @@ def _run_job_in(sub, slot, env, running, stop, job_dir, server=None):
                                      f"(exit code {proc.returncode}): {tail.strip()} — nothing was saved for it; "
                                      "run the same command again")
     return result, job_dir
+
+
+#: A job's result.json is a few kilobytes; text in it that came from the submission (a note naming a cell, a
+#: verdict quoting a value) is cut here, in the main process, so no submission can fill the console or reports.
+MAX_RESULT_MB = 16
+MAX_TEXT = 2000
+MAX_LINES = 200
+
+
+def _read_result(path):
+    """A job's result, read with a size cap, its reason, notes and flags cut to MAX_TEXT characters and
+    MAX_LINES entries each (ValueError when the file is too large or not a result)."""
+    if path.stat().st_size > MAX_RESULT_MB * 2 ** 20:
+        raise ValueError(f"result.json is over {MAX_RESULT_MB} MB")
+    result = json.loads(path.read_text())
+    if not isinstance(result, dict):
+        raise ValueError("result.json is not a result")
+    result["reason"] = untrusted.label(result.get("reason") or "", MAX_TEXT)
+    for key in ("notes", "flags"):
+        lines = [untrusted.label(line, MAX_TEXT) for line in result.get(key) or []]
+        result[key] = lines if len(lines) <= MAX_LINES else \
+            lines[:MAX_LINES] + [f"… and {len(lines) - MAX_LINES} more {key} (the job's logs have them)"]
+    return result
 
 
 def _start_job(server, job_dir, child_env):

@@ -105,9 +105,9 @@ def _build_course(job, course):
             notes.append(f"timestamp.txt could not be read ({why[:200]}): graded without a submission time "
                          "(no late penalty)")
     for name, path in job["files"].items():
-        nb, _ = read_notebook(path)
+        fixed = []
+        nb, _ = read_notebook(path, fixed)  # lone surrogates replaced there, one note per cell
         source_nb, _ = read_notebook(source / f"{name}.ipynb")
-        fixed = repair.replace_surrogates(nb)
         if source_nb is not None:
             fixed += repair.repair(nb, source_nb)
             fixed += repair.make_valid(nb, source_nb)
@@ -327,6 +327,7 @@ def _feedback(config, course, assignment, student, cells, result):
     secrets = fb.secret_lines(source for nb in cells.values() for source, _, _ in nb.values())
     config = config.copy()
     config.GenerateFeedback.preprocessors = [fb.HideHiddenTests, GetGrades, CSSHTMLHeaderPreprocessor]
+    config.GenerateFeedback.exporter_class = fb.SafeHTMLExporter  # student Markdown sanitised once rendered
     config.HideHiddenTests.secrets = secrets
     converter = GenerateFeedback(coursedir=CourseDirectory(config=config), config=config)
     converter.force = True
@@ -338,7 +339,9 @@ def _feedback(config, course, assignment, student, cells, result):
     pages = []
     for notebook in cells:
         page = out / f"{notebook}.html"
-        text = page.read_text(encoding="utf-8") if page.exists() else ""
+        text = fb.harden(page.read_text(encoding="utf-8")) if page.exists() else ""  # no script, a CSP
+        if text:
+            page.write_text(text, encoding="utf-8")
         leaks = fb.find_leaks(text, secrets) if text else ["missing"]
         if leaks:
             if text:

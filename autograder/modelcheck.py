@@ -10,40 +10,63 @@ equal. A student whose quiz 2 and 7 texts were found under the real CLIP at home
 course's offline CLIP, so the class grader flags such submissions: regrade them with the students'
 model (``CLIP_MODEL=openai/clip-vit-base-patch32 make grade``, autograder/README.md).
 """
-import json
-import re
 from pathlib import Path
 
-LINE = re.compile(r"^model: (?P<name>.+?)(?: sha256:(?P<digest>[0-9a-f]{8,64}))?[ \t]*$", re.M)
+from . import untrusted
+
+PREFIX = "model: "
 NO_MODEL = "none"
 CSV_COLUMNS = ["answered_model", "model_differs"]
+_HEX = frozenset("0123456789abcdef")
+
+
+def parse_line(line):
+    """The label of one printed line ``model: <label>``, or None. Plain string operations (no regular
+    expression: ``model: x`` + 250 000 spaces + ``y`` once made one backtrack for 348 s); the label is kept
+    as valid Unicode of at most ``untrusted.MAX_LABEL`` characters."""
+    if not line.startswith(PREFIX):
+        return None
+    text = line[len(PREFIX):].strip(" \t\r")
+    return untrusted.label(text) if text else None
+
+
+def parts(label):
+    """``(name, digest)`` of a label ``<name> sha256:<8 to 64 hex digits>``; digest "" when it has none."""
+    name, sep, digest = label.rpartition(" sha256:")
+    if sep and name and 8 <= len(digest) <= 64 and _HEX.issuperset(digest):
+        return name, digest
+    return label, ""
 
 
 def printed_model(notebook):
     """The label on the ``model: …`` line printed by a notebook's first code cell (the quizzes' read-only
-    setup cell, which runs before any student code), or "" when there is none."""
-    try:
-        cells = json.loads(Path(notebook).read_text(encoding="utf-8")).get("cells", [])
-    except (OSError, ValueError, AttributeError):
+    setup cell, which runs before any student code), or "" when there is none. The notebook is read by the
+    grader's one reader (collect.read_notebook: size cap, valid Unicode)."""
+    from .collect import read_notebook
+
+    path = Path(notebook)
+    if not path.is_file():
         return ""
-    code = [c for c in (cells if isinstance(cells, list) else []) if isinstance(c, dict) and c.get("cell_type") == "code"]
+    nb, _ = read_notebook(path)
+    code = [c for c in (nb.cells if nb is not None else []) if c.get("cell_type") == "code"]
     for cell in code[:1]:
         for output in cell.get("outputs") or []:
-            if not isinstance(output, dict) or output.get("output_type") != "stream" or output.get("name") != "stdout":
+            if output.get("output_type") != "stream" or output.get("name") != "stdout":
                 continue
             text = output.get("text", "")
-            match = LINE.search("".join(text) if isinstance(text, list) else str(text))
-            if match:
-                return match.group(0)[len("model: "):].strip()
+            for line in ("".join(text) if isinstance(text, list) else str(text)).split("\n"):
+                found = parse_line(line)
+                if found:
+                    return found
     return ""
 
 
 def same_model(a, b):
     """True when labels a and b name the same model (see the module's docstring)."""
-    ma, mb = LINE.match(f"model: {a}"), LINE.match(f"model: {b}")
-    if ma["digest"] and mb["digest"]:
-        return ma["digest"][:16] == mb["digest"][:16]
-    return ma["name"] == mb["name"]
+    (name_a, digest_a), (name_b, digest_b) = parts(a), parts(b)
+    if digest_a and digest_b:
+        return digest_a[:16] == digest_b[:16]
+    return name_a == name_b
 
 
 def check(submitted_dir, autograded_dir):
@@ -61,7 +84,13 @@ def annotate(results, submitted_root, autograded_root):
     """Add ``result["model"]`` (see check) to each result, from the class's submitted/ and autograded/."""
     for result in results:
         student, assignment = result["student"], result["assignment"]
-        result["model"] = check(Path(submitted_root) / student / assignment, Path(autograded_root) / student / assignment)
+        try:
+            result["model"] = check(Path(submitted_root) / student / assignment,
+                                    Path(autograded_root) / student / assignment)
+        except Exception as error:  # one notebook never costs the class its reports
+            result["model"] = {"answered": "", "graded": "", "differs": None}
+            result.setdefault("notes", []).append(
+                f"the model line could not be read ({type(error).__name__}: {untrusted.label(error)})")
     return results
 
 
@@ -78,9 +107,11 @@ def summary_lines(results):
     if not other:
         return []
     graded = other[0]["model"]["graded"]
+    show = untrusted.printable
     lines = [f"MODEL MISMATCH: {len(other)} of {len(results)} submissions were answered under another model "
-             f"than the grading one ({graded}):"]
-    lines += [f"  {r['student']}: answered with {r['model']['answered']}" for r in sorted(other, key=lambda r: r["student"])]
+             f"than the grading one ({show(graded)}):"]
+    lines += [f"  {show(r['student'])}: answered with {show(r['model']['answered'])}"
+              for r in sorted(other, key=lambda r: r["student"])]
     lines.append("  their quiz 2 and 7 texts may score differently here: grade them again with the students' model, "
                  "e.g. CLIP_MODEL=openai/clip-vit-base-patch32 make grade (autograder/README.md)")
     return lines

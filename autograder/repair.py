@@ -176,6 +176,11 @@ def _clean(value):
     return value, 0
 
 
+def without_surrogates(value):
+    """JSON-like ``value`` with lone surrogates replaced by U+FFFD (lists and dicts in place)."""
+    return _clean(value)[0]
+
+
 def replace_surrogates(nb):
     """Replace lone surrogates anywhere in ``nb`` (in place) by U+FFFD; returns notes naming the cells."""
     notes = []

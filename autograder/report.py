@@ -4,7 +4,7 @@ import io
 import re
 import statistics
 
-from . import modelcheck
+from . import modelcheck, untrusted
 
 OUTCOMES = ("passed", "failed", "error", "timeout", "not run")
 
@@ -52,15 +52,8 @@ def decided_by(result, pattern):
     return " ".join(f"{q}={'+'.join(sorted(ways[q]))}" for q in sorted(ways, key=_quiz_order)) or "-"
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def printable(text):
-    """``text`` for a console or summary line: newlines, escape sequences and other control characters
-    shown as ``\\n``, ``\\x1b`` …, so a name can never break a line or the terminal (the CSV keeps the
-    exact text)."""
-    text = str(text).encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates too
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+#: Console and summary lines show a submission's text through this (untrusted.printable).
+printable = untrusted.printable
 
 
 def name_of(result):
@@ -76,17 +69,20 @@ def csv_text(results, pattern, max_by_assignment):
     quizzes = quiz_columns(results, pattern)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
+
+    def write(cells):  # every cell through untrusted.csv_cell: valid Unicode, never a live formula
+        writer.writerow([untrusted.csv_cell(cell) for cell in cells])
+
     models = any("model" in r for r in results)  # modelcheck.annotate ran (class grading)
-    writer.writerow(["student", "student_id", "assignment", "status", "score", "max_score", *quizzes, "decided_by",
-                     "reason", "notes", "flags"]
-                    + (modelcheck.CSV_COLUMNS if models else []))
+    write(["student", "student_id", "assignment", "status", "score", "max_score", *quizzes, "decided_by",
+           "reason", "notes", "flags"] + (modelcheck.CSV_COLUMNS if models else []))
     for r in sorted(results, key=lambda r: (r["assignment"], name_of(r))):
         score, max_score, per_quiz = totals(r, pattern)
         max_score = max_score or max_by_assignment.get(r["assignment"], 0)
-        writer.writerow([name_of(r), r["student"], r["assignment"], r["status"], _fmt(score), _fmt(max_score),
-                         *[_fmt(per_quiz[q]) if q in per_quiz else "" for q in quizzes], decided_by(r, pattern),
-                         r.get("reason", ""), " | ".join(r.get("notes", [])), " | ".join(r.get("flags", []))]
-                        + (modelcheck.csv_values(r) if models else []))
+        write([name_of(r), r["student"], r["assignment"], r["status"], _fmt(score), _fmt(max_score),
+               *[_fmt(per_quiz[q]) if q in per_quiz else "" for q in quizzes], decided_by(r, pattern),
+               r.get("reason", ""), " | ".join(r.get("notes", [])), " | ".join(r.get("flags", []))]
+              + (modelcheck.csv_values(r) if models else []))
     return out.getvalue()
 
 

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import os
-import types
 import warnings
 
 LIMIT = 32 * 2 ** 20          # bytes of JSON handed over per request
@@ -79,8 +78,8 @@ def encode(value, depth=0):
     if module.startswith("PIL.") and hasattr(value, "convert") and hasattr(value, "size"):
         rgb = value.convert("RGB")
         return {"t": "image", "size": list(rgb.size), "sha256": hashlib.sha256(rgb.tobytes()).hexdigest()}
-    if isinstance(value, types.FunctionType):
-        return {"t": "function", "name": value.__name__}
+    if callable(value) and not isinstance(value, type):  # def, lambda, a decorated function, partial, an object
+        return {"t": "function", "name": getattr(value, "__name__", "")}
     return {"t": "other", "type": getattr(kind, "__name__", "object")}
 
 
@@ -101,6 +100,8 @@ def dump(names):
             continue
         try:
             out[name] = encode(namespace[name])
+            if out[name]["t"] == "function":
+                out[name]["name"] = name  # called back through this variable, whatever its __name__
         except Exception as error:
             out[name] = {"t": "unreadable", "why": f"{type(error).__name__}: {error}"[:300]}
     return _reply(out)
@@ -126,8 +127,8 @@ def call(name, payload):
     """JSON text: the notebook function ``name`` called on the grader's inputs (``payload``: encoded args)."""
     namespace = _namespace()
     function = namespace.get(name)
-    if not isinstance(function, types.FunctionType):
-        return _reply({"raised": f"{name} is not a function"})
+    if not callable(function) or isinstance(function, type):
+        return _reply({"raised": f"TypeError: {name} is not a function"})
     args = [_decode(item) for item in json.loads(payload)]
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \

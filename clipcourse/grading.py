@@ -760,9 +760,9 @@ def check_quiz6(top1_filename):
     quiz = "퀴즈 6"
     _guard(quiz)
     refs = _refs(quiz)
-    if not isinstance(top1_filename, types.FunctionType):
-        _fail(quiz, f"top1_filename은 def로 정의한 함수여야 합니다 (지금 {type(top1_filename).__name__}).",
-              f"top1_filename must be a function defined with def, not {type(top1_filename).__name__}.")
+    if not callable(top1_filename) or isinstance(top1_filename, type):  # def, lambda, decorated, partial …
+        _fail(quiz, f"top1_filename은 함수여야 합니다 (지금 {type(top1_filename).__name__}).",
+              f"top1_filename must be a function, not {type(top1_filename).__name__}.")
     probes = _quiz6_probes(refs)
     answers = []
     for query, images, names, accepted in probes:

@@ -516,8 +516,25 @@ def search_cases():
              ("quiz3", "quiz4", "quiz5"), "kernel died", ("exited with code 1",)),
         # issue 11: a function that passes the visible small example only; the grader calls it on its own inputs
         Case("quiz6-small-example-only", lambda s, b: set_source(s, "quiz6_answer", QUIZ6_FAKE), ("quiz3", "quiz4", "quiz5")),
-    ]
+    ] + [  # issue 32: an honest answer in any valid form is graded through the variable the quiz names
+        Case(f"quiz6-as-{form}", lambda s, b, code=code: set_source(s, "quiz6_answer", code), ("quiz3", "quiz4", "quiz5", "quiz6"))
+        for form, code in QUIZ6_FORMS.items()]
 
+
+_QUIZ6_BODY = "image_filenames[cosine_similarity(text_embedding, image_embeddings).argmax().item()]"
+_QUIZ6_CALL = '\nprint("Top-1:", top1_filename(text_embedding, image_embeddings, image_filenames))'
+QUIZ6_FORMS = {
+    "lambda": f"top1_filename = lambda text_embedding, image_embeddings, image_filenames: {_QUIZ6_BODY}",
+    "decorated": ("def logged(function):  # no functools.wraps: the function is now called 'wrapper'\n"
+                  "    def wrapper(*args):\n        return function(*args)\n    return wrapper\n\n"
+                  f"@logged\ndef top1_filename(text_embedding, image_embeddings, image_filenames):\n    return {_QUIZ6_BODY}"),
+    "partial": ("import functools\n\ndef _top(text_embedding, image_embeddings, image_filenames, k=1):\n"
+                f"    assert k == 1\n    return {_QUIZ6_BODY}\n\n"
+                "top1_filename = functools.partial(_top, k=1)"),
+    "callable-object": ("class Top1:\n    def __call__(self, text_embedding, image_embeddings, image_filenames):\n"
+                        f"        return {_QUIZ6_BODY}\n\ntop1_filename = Top1()"),
+}
+QUIZ6_FORMS = {form: code + _QUIZ6_CALL for form, code in QUIZ6_FORMS.items()}
 
 QUIZ6_FAKE = """
 def top1_filename(text_embedding, image_embeddings, image_filenames):
