@@ -17,6 +17,7 @@ The model is chosen on data only this stage may look at: the held-out captions (
 and the general validation split. Never on the quiz answers, the lecture's example sentences or the probe of plain
 wordings in tests/data/.
 """
+import copy
 import csv
 import math
 from pathlib import Path
@@ -110,7 +111,6 @@ def train_course(model, data, course, args, log):
     ``args.course_eval_every`` steps whose general validation R@5 is at least the start's minus 0.01, the one with
     the highest held-out caption Top-1 (the earlier on a tie), the final model mixed with the general one by the shares
     ``args.course_mix`` judged last; the general model itself if none qualifies."""
-    import copy
     import train
     px, files, cats, captions = course
     tok = data["tokenizer"]
@@ -118,11 +118,7 @@ def train_course(model, data, course, args, log):
     train_caps = [captions[f]["train"] for f in files]
     rng = np.random.default_rng(args.seed + 1000)
     gen = torch.Generator().manual_seed(args.seed + 1000)
-    named = list(model.named_parameters())
-    decay = [p for nm, p in named if p.ndim >= 2 and "embedding" not in nm]
-    no_decay = [p for nm, p in named if not (p.ndim >= 2 and "embedding" not in nm)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.course_lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = train.adamw(list(model.named_parameters()), args.course_lr)
     steps, warm = args.course_steps, max(1, args.course_steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))

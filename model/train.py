@@ -245,6 +245,14 @@ def general_loss(model, data, idx, rng, gen, args, keep=1.0):
     return loss, dict(clip=l_clip, img=l_img, txt=l_extra, inputs=(x, ids, mask), embeddings=(img, txt_all)), pooled
 
 
+def adamw(named, lr):
+    """AdamW with weight decay on the weight matrices only (not on biases, norms or embeddings)."""
+    decay = [p for nm, p in named if p.ndim >= 2 and "embedding" not in nm]
+    no_decay = [p for nm, p in named if not (p.ndim >= 2 and "embedding" not in nm)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.98), eps=1e-6)
+
+
 def add_target_tensors(data):
     data["image_targets_t"] = torch.from_numpy(np.asarray(data["image_targets"], np.float32))
     data["text_targets_t"] = torch.from_numpy(np.asarray(data["text_targets"], np.float32))
@@ -277,10 +285,7 @@ def train_student(cfg, data, args, log):
     steps_per_epoch = max(1, n // bs)
     total = args.epochs * steps_per_epoch
     named = list(model.named_parameters()) + (list(probe.named_parameters()) if probe is not None else [])
-    decay = [p for nm, p in named if p.ndim >= 2 and "embedding" not in nm]
-    no_decay = [p for nm, p in named if not (p.ndim >= 2 and "embedding" not in nm)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=args.lr, betas=(0.9, 0.98), eps=1e-6)
+    opt = adamw(named, args.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.06,
                                                 anneal_strategy="cos", div_factor=20, final_div_factor=100)
     gen = torch.Generator().manual_seed(args.seed)
