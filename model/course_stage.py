@@ -155,13 +155,7 @@ def train_course(model, data, course, args, log):
             ktxt = F.normalize(features(general.get_text_features(input_ids=gids, attention_mask=gmask)), dim=-1)
         l_keep = (1 - (gimg * kimg).sum(-1)).mean() + (1 - (gtxt * ktxt).sum(-1)).mean()
         loss = args.w_course * l_course + l_general + args.w_keep * l_keep
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, math.log(100))
+        train.optimise(model, opt, sched, loss)
         bar.update(1)
         bar.set_postfix(course=f"{l_course.item():.3f}", general=f"{l_general.item():.3f}", keep=f"{l_keep.item():.4f}")
         if step % args.course_eval_every == 0 or step == steps:

@@ -253,6 +253,17 @@ def adamw(named, lr):
                              lr=lr, betas=(0.9, 0.98), eps=1e-6)
 
 
+def optimise(model, opt, sched, loss):
+    """One step: gradients clipped to norm 1, the learned temperature kept at or below CLIP's cap (100)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    with torch.no_grad():
+        model.logit_scale.clamp_(0, math.log(100))
+
+
 def add_target_tensors(data):
     data["image_targets_t"] = torch.from_numpy(np.asarray(data["image_targets"], np.float32))
     data["text_targets_t"] = torch.from_numpy(np.asarray(data["text_targets"], np.float32))
@@ -305,13 +316,7 @@ def train_student(cfg, data, args, log):
             if probe is not None:
                 l_feat = (1 - F.cosine_similarity(probe(pooled), feat[idx], dim=-1)).mean()
                 loss = loss + args.w_feat * l_feat
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, math.log(100))
+            optimise(model, opt, sched, loss)
             bar.update(1)
             bar.set_postfix(loss=f"{loss.item():.3f}", clip=f"{l_clip.item():.2f}", img=f"{l_img.item():.3f}",
                             txt=f"{l_extra.item():.3f}", T=f"{1 / model.logit_scale.exp().item():.3f}",
