@@ -32,7 +32,7 @@ def assignment_of(notebook, course):
 def check(notebook, root=".", assignment=None, out=None, sandbox=None, log=print):
     """Grade ``notebook``; print its verdicts; return the grader's result for it. ``sandbox=None``: boxed
     when this machine can box a kernel (as the demo decides)."""
-    from .grade import check_sandbox, grade_class
+    from .grade import grade_class, sandbox_works
 
     notebook = Path(notebook)
     if not notebook.is_file():
@@ -52,11 +52,7 @@ def check(notebook, root=".", assignment=None, out=None, sandbox=None, log=print
         old.unlink()
     nbformat.write(nb, str(submitted))
     if sandbox is None:
-        try:
-            check_sandbox()
-            sandbox = True
-        except CourseError:
-            sandbox = False
+        sandbox = sandbox_works()
     log(f"grading {notebook} as {assignment} with the course's hidden tests (about a minute; more the first time)")
     run = grade_class(out / "submitted", course.root, assignment, Settings(jobs=1, sandbox=sandbox, force=True),
                       log=lambda *args, **kwargs: None)

@@ -143,6 +143,15 @@ def _grade_class(submissions, course, assignment, settings, log):
 
 
 # ---- preparation --------------------------------------------------------------------------------------
+def sandbox_works():
+    """True when the grading sandbox can start here (Linux, root), for the commands that grade with it when they can."""
+    try:
+        check_sandbox()
+        return True
+    except CourseError:
+        return False
+
+
 def check_sandbox():
     """Start a trivial command in the sandbox once; a clear error if this machine cannot."""
     with tempfile.TemporaryDirectory(prefix="ag-check-") as tmp:

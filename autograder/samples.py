@@ -90,19 +90,15 @@ def demo(root=".", assignments=None, jobs=0, sandbox=None, out=None, log=print):
 
     ``sandbox=None`` boxes the kernels when this machine can (root, Linux) and says so when it cannot.
     """
-    from .course import CourseError
-    from .grade import check_sandbox, grade_class
+    from .grade import grade_class, sandbox_works
 
     root = Path(root).resolve()
     out = Path(out) if out else root / "build" / "demo-class"
     if out.exists():
         shutil.rmtree(out)
     if sandbox is None:
-        try:
-            check_sandbox()
-            sandbox = True
-        except CourseError:
-            sandbox = False
+        sandbox = sandbox_works()
+        if not sandbox:
             log("demo: the grading sandbox needs root on Linux; grading the samples without it")
     course = Course(course_copy(root, out / "course"))
     submissions = write_samples(course, out / "samples", assignments)
