@@ -36,7 +36,6 @@ import pathlib
 import re
 import textwrap
 import threading
-import types
 
 import numpy as np
 

@@ -9,13 +9,11 @@ import csv
 import html
 import json
 import re
-import subprocess
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import nbformat
 

@@ -41,7 +41,6 @@ import random
 import re
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import numpy as np

@@ -3,7 +3,6 @@ stays small, behaves on the lecture's two examples as its model card reports, an
 figures come back from model/evaluate.py; and the training loop still runs (tiny synthetic run)."""
 import json
 import sys
-from pathlib import Path
 
 import pytest
 import torch

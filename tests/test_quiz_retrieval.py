@@ -3,7 +3,6 @@ called directly (as `nbgrader autograde` does in the kernel) and through the cla
 function runs in a kernel-like namespace, its inputs and answer travel as plain data: verdict.py, values.py)."""
 import json
 import re
-import textwrap
 
 import numpy as np
 import pytest
