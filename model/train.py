@@ -618,6 +618,7 @@ def parse_args(argv=None):
 
 
 GENERAL_ONLY = {"out", "general", "course_steps", "course_lr", "course_batch", "replay_batch", "w_course",
+                "w_keep", "course_mix", "course_captions",
                 "course_eval_every", "quiet", "threads", "eval_every"}
 
 
