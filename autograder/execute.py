@@ -322,7 +322,8 @@ class SafeExecute(Execute):
                 and out.get("ename") == "NameError" else None
             if not name:
                 continue
-            out.evalue = f"{verdict.missing_message([name], gid, self._answers, self._language)}\n({out.evalue})"
+            said = verdict.missing_message([name], gid, self._answers, getattr(self, "_language", "ko"))
+            out.evalue = f"{said}\n({out.evalue})"
             event = self._events["verdicts"].get(gid)
             if event is not None and event.get("how") == "kernel":
                 event.setdefault("missing", []).append({"name": name, "cell": self._answers.get(name)})
