@@ -18,8 +18,6 @@ from pathlib import Path
 
 from nbgrader.utils import is_locked
 
-EDITIONS = ("ko", "en")
-
 
 def language_of(nb):
     """``"en"`` when the notebook's metadata says it is the English edition, else ``"ko"``."""

@@ -61,7 +61,7 @@ def make_course(dest, assignments=ASSIGNMENTS, generate=True):
     return dest
 
 
-def english_release_args(assignment):  # noqa: N802 (the Makefile's release recipe, second step)
+def english_release_args(assignment):
     """nbgrader's arguments that make release/<quiz>/en/ from source/<quiz>/en/, as `make release` does."""
     return ["generate_assignment", "en", f"--CourseDirectory.source_directory=source/{assignment}",
             f"--CourseDirectory.release_directory=release/{assignment}", "--no-db", "--force"]
