@@ -56,10 +56,18 @@ bench-real: $(READY)
 	$(OFFLINE) $(PY) -m bench.ratios --model $(REAL_MODEL)
 
 # The student version: release/<quiz>/ from source/<quiz>/ (committed; a test fails when they drift).
-# nbgrader runs alembic for its gradebook, hence .venv/bin on PATH.
+# nbgrader runs alembic for its gradebook, hence .venv/bin on PATH. Then the English edition of each quiz,
+# release/<quiz>/en/ from source/<quiz>/en/, by the same nbgrader step with that folder as its "assignment"
+# and no gradebook (the gradebook knows the Korean edition's cells; the grader takes the English ones from
+# source/<quiz>/en/, autograder/edition.py). It comes second: generating <quiz> empties release/<quiz>/.
 ASSIGNMENTS := quiz_cosine quiz_topk quiz_search quiz_guess quiz_retrieval
+NBGRADER = PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(OFFLINE) $(PY) -m nbgrader
 release: $(READY)
-	for a in $(ASSIGNMENTS); do PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(OFFLINE) $(PY) -m nbgrader generate_assignment $$a --force --log-level=ERROR || exit 1; done
+	for a in $(ASSIGNMENTS); do \
+	  $(NBGRADER) generate_assignment $$a --force --log-level=ERROR || exit 1; \
+	  $(NBGRADER) generate_assignment en --CourseDirectory.source_directory=source/$$a \
+	    --CourseDirectory.release_directory=release/$$a --no-db --force --log-level=ERROR || exit 1; \
+	done
 
 # Self-study: your own quiz notebook graded with the real hidden tests by the course's grader, e.g.
 # make check-quiz NOTEBOOK=release/quiz_cosine/quiz_cosine.ipynb (its own course folder under build/check-quiz/).

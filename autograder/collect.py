@@ -419,6 +419,8 @@ def _from_nbgrader(student, adir, course, assignment=None, shallow=False, folder
     for path, kind in special[:5]:
         sub.notes.append(f"ignored {display_name(str(path.relative_to(adir)))}: not a regular file ({kind}), not opened")
     notebooks = [p for p in files if p.parent == adir and is_notebook_name(p.name)]
+    # the English edition, fetched with the Korean one (release/<quiz>/en/<quiz>.ipynb): a candidate of its own name
+    english = [p for p in files if p.parent == adir / "en" and p.name in {f"{n}.ipynb" for n in expected}]
     sub.extra = [p.relative_to(adir) for p in files
                  if not is_notebook_name(p.name) and ".ipynb_checkpoints" not in p.parts]
     sub.extra, left_out = _within_cap(adir, sub.extra)
@@ -427,9 +429,9 @@ def _from_nbgrader(student, adir, course, assignment=None, shallow=False, folder
                          f"may hold {MAX_EXTRA_MB} MB in all (the kernel's working folder)")
     if len(left_out) > 5:
         sub.notes.append(f"left out {len(left_out) - 5} more files next to the notebook, for the same reason")
-    sub.digest = _digest(notebooks + [adir / e for e in sub.extra])
+    sub.digest = _digest(notebooks + english + [adir / e for e in sub.extra])
     unread, candidates, unmatched = [], {}, []
-    for path in notebooks:
+    for path in notebooks + english:
         if _stem(path.name) in expected:
             candidates.setdefault(_stem(path.name), []).append(path)
     strays = [p for p in notebooks if _stem(p.name) not in expected]
@@ -457,7 +459,7 @@ def _from_nbgrader(student, adir, course, assignment=None, shallow=False, folder
         paths = candidates.get(name, [])
         if not paths:
             continue
-        path = paths[0] if len(paths) == 1 else _pick(name, paths, sub)
+        path = paths[0] if len(paths) == 1 else _one_edition(name, paths, adir) or _pick(name, paths, sub)
         sub.files[name] = path
         if _stem(path.name) != name:
             sub.notes.append(f"graded {display_name(path.name)} as {name}.ipynb")
@@ -527,6 +529,18 @@ def edited_answers(nb):
             count += not any(stub in cell.source for stub in ("NotImplementedError", "YOUR CODE HERE",
                                                                "YOUR ANSWER HERE"))
     return count
+
+
+def _one_edition(name, paths, adir):
+    """Of the two editions a student fetched (``<quiz>.ipynb`` and ``en/<quiz>.ipynb``) and nothing else: the one
+    answered, when only one was (the Korean one when neither was); None when both were (``_pick`` decides)."""
+    korean, english = adir / f"{name}.ipynb", adir / "en" / f"{name}.ipynb"
+    if sorted(paths) != sorted([korean, english]):
+        return None
+    edited = {p: edited_answers(read_notebook(p)[0]) for p in paths}
+    if edited[korean] > 0 and edited[english] > 0:
+        return None
+    return english if edited[english] > 0 else korean
 
 
 def _mtime(path):

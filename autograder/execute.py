@@ -227,7 +227,7 @@ class SafeExecute(Execute):
     def _load_trusted(self, resources):
         """The trusted verdict for this notebook's source (None when no test is decided outside the kernel); sets
         ``_answers``, the source's {variable: answer cell}, for messages about variables never defined."""
-        self._answers = {}
+        self._answers, self._language = {}, "ko"
         name = resources.get("unique_key") or resources.get("metadata", {}).get("name")
         path = os.path.join(self.source_dir, f"{name}.ipynb") if self.source_dir and name else ""
         if not os.path.isfile(path):
@@ -235,7 +235,7 @@ class SafeExecute(Execute):
         import nbformat
 
         source = nbformat.read(path, as_version=4)
-        self._answers = verdict.answer_cells(source)
+        self._answers, self._language = verdict.answer_cells(source), verdict.language_of(source)
         trusted = verdict.Trusted(source, self.data_dirs, self.images)
         trusted.start()
         return trusted if trusted.needed else None
@@ -322,7 +322,8 @@ class SafeExecute(Execute):
                 and out.get("ename") == "NameError" else None
             if not name:
                 continue
-            out.evalue = f"{verdict.missing_message([name], gid, self._answers)}\n({out.evalue})"
+            said = verdict.missing_message([name], gid, self._answers, getattr(self, "_language", "ko"))
+            out.evalue = f"{said}\n({out.evalue})"
             event = self._events["verdicts"].get(gid)
             if event is not None and event.get("how") == "kernel":
                 event.setdefault("missing", []).append({"name": name, "cell": self._answers.get(name)})
@@ -420,13 +421,17 @@ class SafeExecute(Execute):
     def _decide(self, cell, index, calls):
         gid = _nbgrader(cell)["grade_id"]
         names = self._trusted.variables(gid)
+
+        def say(both, english):
+            return english if self._language == "en" else both
+
         try:
             values = self._kernel_value(f"__import__('_autograder_values').dump({names!r})",
                                         ", ".join(names) or "the values") if names else {}
             passed, reason = self._trusted.decide(gid, values, self._call_in_kernel)
             missing = self._trusted.missing(gid, values)
         except verdict.Malformed as error:
-            passed, reason, missing = False, str(error), []
+            passed, reason, missing = False, verdict.in_language(str(error), self._language), []
         self._events["verdicts"][gid] = {"how": "grader", "passed": passed, "reason": reason[:1000]}
         if missing:
             self._events["verdicts"][gid]["missing"] = [{"name": n, "cell": self._trusted.answers.get(n)}
@@ -435,7 +440,8 @@ class SafeExecute(Execute):
         for out in cell.outputs:
             if out.output_type == "error":  # the visible test: a hint, never the score
                 outputs.append(NotebookNode(output_type="stream", name="stdout",
-                                            text=f"[보이는 테스트 / visible test (a hint)] {out.ename}: {out.evalue}\n"))
+                                            text=f"[{say('보이는 테스트 / visible test', 'visible test')} (a hint)] "
+                                                 f"{out.ename}: {out.evalue}\n"))
             elif out.output_type == "execute_result":  # no partial credit from a value the notebook shows
                 outputs.append(NotebookNode(output_type="display_data", data=out.get("data", {}),
                                             metadata=out.get("metadata", {})))
@@ -445,7 +451,8 @@ class SafeExecute(Execute):
                 outputs.append(out)
         if passed:
             outputs.append(NotebookNode(output_type="stream", name="stdout",
-                                        text="✔ 채점 통과 / passed (checked by the grader, outside this notebook)\n"))
+                                        text=f"✔ {say('채점 통과 / passed', 'passed')} (checked by the grader, outside "
+                                             "this notebook)\n"))
         else:
             outputs.append(_error_output("AssertionError", reason))
         cell.outputs = outputs

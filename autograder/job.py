@@ -24,7 +24,7 @@ from pathlib import Path
 sys.modules.setdefault("rfc3987_syntax", None)
 
 from . import feedback as fb  # noqa: E402
-from . import repair, verdict  # noqa: E402
+from . import edition, repair, verdict  # noqa: E402
 from .collect import read_notebook  # noqa: E402
 from .course import job_memory_mb, load_config, write_json  # noqa: E402
 from .execute import is_instructor_cell, is_test_cell  # noqa: E402
@@ -55,10 +55,12 @@ def run(job):
               "digest": job["digest"], "fingerprint": job["fingerprint"], "timing": {}}
     try:
         fb.use_course_delimiters(load_config(job["class_root"]))  # before any hidden test or solution is looked for
-        result["notes"] += _build_course(job, course)
+        languages = {}
+        result["notes"] += _build_course(job, course, languages)
+        config = _config(job, course)
+        _use_editions(job, course, config, languages)
         gradebook_cells = _source_cells(course, assignment, job.get("course_id", "default_course"))
         _inspect_submission(job, course, gradebook_cells, result)
-        config = _config(job, course)
         t0 = time.monotonic()
         error = _autograde(config, course, assignment, student)
         result["timing"]["autograde"] = round(time.monotonic() - t0, 2)
@@ -82,8 +84,9 @@ def run(job):
     return result
 
 
-def _build_course(job, course):
-    """The job's own nbgrader course; returns notes about what had to be repaired (see repair.py)."""
+def _build_course(job, course, languages):
+    """The job's own nbgrader course; returns notes about what had to be repaired (see repair.py). Fills
+    ``languages``: {notebook: the edition it is, "ko" or "en"} (edition.py)."""
     assignment, student = job["assignment"], job["student"]
     notes = []
     course.mkdir(parents=True, exist_ok=True)
@@ -107,13 +110,28 @@ def _build_course(job, course):
     for name, path in job["files"].items():
         fixed = []
         nb, _ = read_notebook(path, fixed)  # lone surrogates replaced there, one note per cell
-        source_nb, _ = read_notebook(source / f"{name}.ipynb")
+        languages[name], source_nb = edition.edition(nb, source, name, lambda p: read_notebook(p)[0]) \
+            if nb is not None else ("ko", read_notebook(source / f"{name}.ipynb")[0])
         if source_nb is not None:
             fixed += repair.repair(nb, source_nb)
             fixed += repair.make_valid(nb, source_nb)
         notes += [f"{name}.ipynb: {note}" if len(job["files"]) > 1 else note for note in fixed]
         (dest / f"{name}.ipynb").write_bytes(_notebook_bytes(nb))  # normalised to nbformat 4
     return notes
+
+
+def _use_editions(job, course, config, languages):
+    """An English-edition submission is graded against the English source: nbgrader restores its read-only and
+    test cells from the gradebook copy, the verdict reads its source, its kernel and checks speak English."""
+    english = [name for name, language in languages.items() if language == "en"]
+    if not english:
+        return
+    for name in english:
+        source_nb, _ = read_notebook(edition.source_path(job["source"], name, "en"))
+        edition.use_in_gradebook(config.CourseDirectory.db_url, job["assignment"], name, source_nb, config,
+                                 job.get("course_id", "default_course"))
+    if config.SafeExecute.source_dir:
+        config.SafeExecute.source_dir = str(Path(job["source"]) / "en")
 
 
 def _notebook_bytes(nb):

@@ -41,6 +41,7 @@ import numpy as np
 
 from nbgrader.utils import is_grade, is_locked, is_solution
 
+from .edition import in_language, language_of
 from .feedback import split_hidden
 
 MAX_REPLY = 48 * 2 ** 20      # characters of one reply from the kernel (values.LIMIT plus quoting)
@@ -218,9 +219,10 @@ def _wrapped(label, text):
     return textwrap.wrap(f"[{label}] {text}", MESSAGE_WIDTH, break_on_hyphens=False, subsequent_indent="  ")
 
 
-def missing_message(names, grade_id, answers):
+def missing_message(names, grade_id, answers, language="ko"):
     """What a student reads when the test cell ``grade_id`` reads variables ``names`` that the notebook never
-    defined: which quiz, which answer cell should have defined them, and what to do. ``answers``: answer_cells()."""
+    defined: which quiz, which answer cell should have defined them, and what to do. ``answers``: answer_cells().
+    Korean, then English; English only for the English edition (``language="en"``)."""
     ko_label, en_label = quiz_label(grade_id)
     listed = ", ".join(names)
     cells = sorted({answers[n] for n in names if answers.get(n)})
@@ -246,7 +248,7 @@ def missing_message(names, grade_id, answers):
                "stopped at an error, or it was deleted or the variable renamed. "
                f"Keep the name{'s' if len(names) > 1 else ''} {en_listed} as given and run the answer "
                f"cell{'s' if len(cells) > 1 else ''} to the end without errors. This test scores 0.")
-    return "\n".join(_wrapped(ko_label, ko) + _wrapped(en_label, en))
+    return "\n".join(([] if language == "en" else _wrapped(ko_label, ko)) + _wrapped(en_label, en))
 
 
 def missing_note(name, grade_ids, cell):
@@ -482,6 +484,7 @@ class Trusted:
     """
 
     def __init__(self, source_nb, data_dirs=(), images=None):
+        self.language = language_of(source_nb)  # the edition graded: its messages are English only in "en"
         self.names = aliases(source_nb)
         self.answers = answer_cells(source_nb)
         self.plans = {}
@@ -559,14 +562,19 @@ class Trusted:
         return found
 
     def decide(self, grade_id, raw_values, call_kernel):
-        """(passed, reason) for one test cell, from the kernel's raw values (see values.dump)."""
+        """(passed, reason) for one test cell, from the kernel's raw values (see values.dump), in the edition's
+        language (the checks themselves speak it after the source's setup call)."""
+        passed, reason = self._decide(grade_id, raw_values, call_kernel)
+        return passed, in_language(reason, self.language)
+
+    def _decide(self, grade_id, raw_values, call_kernel):
         self.ready()
         decoder = Decoder(self.known_image, call_kernel)
         if not isinstance(raw_values, dict):
             raise Malformed("the notebook's values came back in a form the grader does not read")
         missing = self.missing(grade_id, raw_values)
         if missing:
-            return False, missing_message(missing, grade_id, self.answers)
+            return False, missing_message(missing, grade_id, self.answers, self.language)
         for target, function, args in self.plans[grade_id]:
             values = []
             for kind, v in args:

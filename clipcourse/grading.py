@@ -144,8 +144,9 @@ def _silence_library_noise():
         warnings.filterwarnings("ignore", module=rf"{lib}(\..*)?$")
 
 
-def setup(assignment: str):
-    """Run by each quiz notebook's first, read-only cell, before any student code.
+def setup(assignment: str, language: str = "ko"):
+    """Run by each quiz notebook's first, read-only cell, before any student code. ``language``: the
+    notebook's edition, ``"en"`` in the English one (``source/<quiz>/en/``): the checks then speak English only.
 
     Once per kernel: a second call (the cell run again, or student code calling it after patching
     something) keeps the first snapshot and references.
@@ -157,7 +158,7 @@ def setup(assignment: str):
     for var in ("NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "CLIP_COURSE_GRADING"):
         os.environ.pop(var, None)  # student code sees the same environment in grading as at home
     _STATE.clear()
-    _STATE.update(assignment=assignment, env=dict(os.environ), python=sys.executable, data_dir=data_dir(),
+    _STATE.update(assignment=assignment, language=language, env=dict(os.environ), python=sys.executable, data_dir=data_dir(),
                   model=None, model_digest=None, refs=None, error=None, texts={}, targets={}, data_digest=None,
                   probe_seed=os.environ.pop(PROBE_SEED, None) if grading_run else None)
     if assignment in NEEDS_REFERENCES and grading_run:
@@ -166,7 +167,8 @@ def setup(assignment: str):
     _STATE["foreign"] = _foreign_names(_STATE["snapshot"])
     print(f"model: {_model_line(assignment)}")  # read back by the class grader (autograder/modelcheck.py)
     if _STATE["error"]:
-        print(f"(채점 준비 문제 / grading setup problem: {_STATE['error']})")
+        print(f"(grading setup problem: {_STATE['error']})" if english_only() else
+              f"(채점 준비 문제 / grading setup problem: {_STATE['error']})")
 
 
 def _model_line(assignment):
@@ -185,19 +187,28 @@ def _model_line(assignment):
 MESSAGE_WIDTH = 64
 
 
-#: ``CLIP_COURSE_LANG=en``: the checks' messages (hints, verdicts, feedback, ``make check-quiz``) put English first.
+#: ``CLIP_COURSE_LANG=en``: in the Korean edition, the checks' messages (hints, verdicts, feedback,
+#: ``make check-quiz``) put English first. The English edition's notebooks need no switch: their setup cell
+#: says ``setup(<quiz>, "en")``, and every message is then English only.
 LANG = "CLIP_COURSE_LANG"
 
 
+def english_only() -> bool:
+    """The notebook is the English edition (its setup cell said so)."""
+    return _STATE.get("language") == "en"
+
+
 def english_first() -> bool:
-    return os.environ.get(LANG, "").strip().lower().startswith("en")
+    return english_only() or os.environ.get(LANG, "").strip().lower().startswith("en")
 
 
 def _fail(quiz, ko, en):
-    """Fail with the Korean message, then the English one (English first under CLIP_COURSE_LANG=en), each
-    wrapped into short lines."""
+    """Fail with the Korean message, then the English one (English first under CLIP_COURSE_LANG=en; English
+    only in the English edition), each wrapped into short lines."""
     lines = []
     halves = [(quiz, ko), (quiz.replace("퀴즈", "quiz"), en)]
+    if english_only():
+        halves = halves[1:]
     for label, text in halves[::-1] if english_first() else halves:
         lines += textwrap.wrap(f"[{label}] {text}", MESSAGE_WIDTH, break_on_hyphens=False, subsequent_indent="  ")
     raise AssertionError("\n".join(lines))

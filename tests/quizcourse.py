@@ -19,8 +19,9 @@ QUIZ_POINTS = {1: 4, 2: 3, 3: 2, 4: 3, 5: 2, 6: 3, 7: 5, 8: 10}
 QUIZZES_OF = {"quiz_cosine": (1,), "quiz_topk": (2,), "quiz_search": (3, 4, 5, 6), "quiz_guess": (7,), "quiz_retrieval": (8,)}
 
 
-def notebook_path(folder, assignment):
-    return Path(folder) / assignment / f"{assignment}.ipynb"
+def notebook_path(folder, assignment, language="ko"):
+    """``folder/<quiz>/<quiz>.ipynb``, or the English edition's ``folder/<quiz>/en/<quiz>.ipynb``."""
+    return Path(folder) / assignment / ("en" if language == "en" else "") / f"{assignment}.ipynb"
 
 
 def read(path):
@@ -55,24 +56,37 @@ def make_course(dest, assignments=ASSIGNMENTS, generate=True):
         if generate:
             done = run_nbgrader(["generate_assignment", assignment, "--force"], dest)
             assert done.returncode == 0, f"generate_assignment {assignment} failed:\n{done.stdout}\n{done.stderr}"
+            done = run_nbgrader(english_release_args(assignment), dest)
+            assert done.returncode == 0, f"the English edition of {assignment} failed:\n{done.stdout}\n{done.stderr}"
     return dest
+
+
+def english_release_args(assignment):
+    """nbgrader's arguments that make release/<quiz>/en/ from source/<quiz>/en/, as `make release` does."""
+    return ["generate_assignment", "en", f"--CourseDirectory.source_directory=source/{assignment}",
+            f"--CourseDirectory.release_directory=release/{assignment}", "--no-db", "--force"]
 
 
 def solution_regions(assignment):
     """{answer cell grade_id: the code between BEGIN/END SOLUTION, dedented} of a source notebook."""
+    return solution_regions_of(read(notebook_path(ROOT / "source", assignment)))
+
+
+def solution_regions_of(nb, assignment=None):
+    """solution_regions of the source notebook ``nb`` (either edition)."""
     regions = {}
-    for cell in read(notebook_path(ROOT / "source", assignment)).cells:
+    for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
             match = re.search(r"^[ \t]*### BEGIN SOLUTION\n(.*?)^[ \t]*### END SOLUTION\n", cell.source, re.S | re.M)
             regions[grade_id(cell)] = textwrap.dedent(match.group(1))
     return regions
 
 
-def submission(assignment, answers, release_dir=ROOT / "release"):
-    """The release notebook with answer cells filled: ``answers`` maps grade_id to code written in
-    place of the stub (indented like it), or to "SOLUTION" for the source's solution."""
+def submission(assignment, answers, release_dir=ROOT / "release", language="ko"):
+    """The release notebook (``language="en"``: the English edition's) with answer cells filled: ``answers`` maps
+    grade_id to code written in place of the stub (indented like it), or to "SOLUTION" for the source's solution."""
     solutions = solution_regions(assignment)
-    nb = read(notebook_path(release_dir, assignment))
+    nb = read(notebook_path(release_dir, assignment, language))
     for cell in nb.cells:
         code = answers.get(grade_id(cell))
         if code is None:

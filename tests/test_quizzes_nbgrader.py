@@ -11,6 +11,7 @@ reaches its targets; where `make check-quizzes` says it does not, their failure 
 (xfail, with the check's words), never a pass.
 """
 import os
+import re
 
 import nbformat
 import pytest
@@ -269,3 +270,36 @@ def test_validate_names_the_learners_two_wrong_quiz1_answers(course, tmp_path):
     nbformat.write(right, str(path))
     done = qc.run_nbgrader(["validate", str(path)], qc.ROOT, timeout=600)
     assert "Success! Your notebook passes all the tests." in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+
+
+# ---- the English edition (source/<quiz>/en/, release/<quiz>/en/) -------------------------------------------
+@pytest.mark.parametrize("assignment", qc.ASSIGNMENTS)
+def test_validate_passes_the_english_solution(course, assignment, tmp_path_factory):
+    """The English edition's source validates as the Korean one does (same hidden tests)."""
+    results = validate(qc.notebook_path(qc.ROOT / "source", assignment, "en"))
+    why = qc.unreachable(REACHES[assignment], cache_dir(tmp_path_factory)) if results and assignment in REACHES else ""
+    hidden_check = f"check_quiz{REACHES.get(assignment, ' ')[-1]}("
+    if why and all(hidden_check in f.get("source", "") for f in results.get("failed", [])):
+        pytest.xfail(why)
+    assert results == {}, f"source/{assignment}/en does not validate:\n" + \
+        "\n".join(f.get("raw_error", "")[-600:] for f in results.get("failed", []))
+
+
+def test_validate_names_the_two_wrong_quiz1_answers_in_english(course, tmp_path):
+    """The English edition's visible tests and hints: the learner's two wrong quiz-1 answers fail `nbgrader
+    validate` with a hint naming each mistake, in English only; the English release fails every test untouched."""
+    nb = qc.submission("quiz_cosine", {
+        "quiz1a_answer": "cos_rowwise = (vec1 * vec2).sum(dim=1) / (vec1.norm() * vec2.norm())",
+        "quiz1b_answer": "cos_matrix = F.cosine_similarity(vec1, vec2.unsqueeze(1), dim=2)"}, language="en")
+    path = tmp_path / "en" / "quiz_cosine.ipynb"
+    path.parent.mkdir()
+    nbformat.write(nb, str(path))
+    done = qc.run_nbgrader(["validate", str(path)], qc.ROOT, timeout=600)
+    out = " ".join((done.stdout + done.stderr).split())
+    assert "Success!" not in out and "VALIDATION FAILED ON 2 CELL(S)" in out, out[-3000:]
+    assert "length (norm) of the whole matrix" in out and "rows and columns are swapped" in out, out[-3000:]
+    # each failed cell's hint (the traceback above it quotes clipcourse/grading.py, whose source is bilingual)
+    hints = re.findall(r"AssertionError: (\[quiz 1-[ab]\].*?)(?: \[ValidateApp| =====|$)", out)
+    assert len(hints) == 2 and not any(re.search("[\uac00-\ud7a3]", h) for h in hints), hints or out[-3000:]
+    results = validate(qc.notebook_path(qc.ROOT / "release", "quiz_cosine", "en"), invert=True)
+    assert results == {}, f"release/quiz_cosine/en: tests pass without an answer: {results.get('passed')}"
