@@ -17,7 +17,6 @@ import ast
 import json
 import os
 import secrets
-import sys
 from queue import Empty
 from time import monotonic
 
@@ -30,11 +29,10 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 
-from . import verdict
+from . import sandbox, verdict
 from .verdict import is_instructor_cell, is_test_cell  # noqa: F401 (job.py and preflight.py take them from here)
 from .feedback import split_hidden
 
-SANDBOX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
 GUARD_TIMEOUT = 60
 #: The guard names at most MAX_FINDINGS repairs (guard.py): an honest reply is a few KB; a kernel that answers more
 #: is not running the guard's code, and its text is never parsed.
@@ -112,7 +110,7 @@ class SandboxKernelManager(AsyncKernelManager):
         path = os.path.join(self.job_dir, "sandbox.json")
         with open(path, "w") as f:
             json.dump(spec, f, indent=1)
-        return [sys.executable, SANDBOX, path, "--"] + cmd
+        return sandbox.command(path, cmd)
 
     def lock_ipc(self):
         """Once the kernel is up it needs no new files here: take the folder back, so that this host

@@ -20,6 +20,11 @@ working folder). Nothing of a submission is ever seen by the server: it only for
 The server is ``python -m autograder.forkserver``, talking JSON lines over its stdin and stdout; it
 dies with the grader (``PR_SET_PDEATHSIG``) and its jobs die with it. Linux only; elsewhere, or when
 the server cannot start, ``grade.py`` starts each job as a fresh process, as before.
+
+Why not ``multiprocessing.get_context("forkserver")`` (checked for issue 28, Python 3.11): its server
+inherits the grader's environment and folder (``main()`` ignores the ``sys_path`` it is given), skips a
+failed preload silently with no sign of being ready, only imports (no warm-up), and its children hold its
+"alive" pipe, so closing it waits for every running job and a killed server leaves its jobs running.
 """
 import json
 import os

@@ -23,7 +23,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import collect, forkserver, gradebook, modelcheck, preflight, report, untrusted, verdict
+from . import collect, forkserver, gradebook, modelcheck, preflight, report, sandbox, untrusted, verdict
 import filelock
 
 from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, jobs_for, resolve_model,
@@ -154,6 +154,10 @@ def sandbox_works():
 
 def check_sandbox():
     """Start a trivial command in the sandbox once; a clear error if this machine cannot."""
+    try:
+        sandbox.tool("bwrap")
+    except sandbox.SandboxError as error:
+        raise CourseError(str(error)) from None
     with tempfile.TemporaryDirectory(prefix="ag-check-") as tmp:
         spec = {"uid": 61999, "gid": 61999, "isolate": True, "root": f"{tmp}/root", "readonly": ["/usr", "/lib",
                 "/lib64", "/bin", "/etc", sys.base_prefix, sys.prefix], "writable": [], "chown": [],
@@ -162,13 +166,12 @@ def check_sandbox():
                            "workdir_mb": 1}}
         Path(f"{tmp}/spec.json").write_text(json.dumps(spec))
         os.makedirs(f"{tmp}/work")
-        done = subprocess.run([sys.executable, str(PACKAGE_DIR / "sandbox.py"), f"{tmp}/spec.json", "--",
-                               sys.executable, "-c", "pass"], cwd=f"{tmp}/work", capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run(sandbox.command(f"{tmp}/spec.json", [sys.executable, "-c", "pass"]), cwd=f"{tmp}/work",
+                              capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             why = (Path(f"{tmp}/log").read_text() if Path(f"{tmp}/log").exists() else "") + done.stderr
             raise CourseError("the grading sandbox cannot start on this machine (it needs Linux, root and "
-                              f"unshare): {why.strip()[-400:]}\nRun as root, or pass --no-sandbox to run "
+                              f"bubblewrap): {why.strip()[-400:]}\nRun as root, or pass --no-sandbox to run "
                               "student code with your own permissions (rlimits and the guard still apply).")
 
 

@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import sandbox
 from .collect import read_notebook
 from .course import PACKAGE_DIR, CourseError, cell_timeout, sandbox_spec
 from .execute import is_instructor_cell
@@ -97,8 +98,7 @@ def check_course_reachable(course, settings, model_dir, jobs, assignments, log=p
         Path(tmp, "spec.json").write_text(json.dumps(spec))
         code = PROBE.replace("MODULES", repr(modules)).replace("CHECKS", repr(checks))
         try:
-            subprocess.run([sys.executable, str(PACKAGE_DIR / "sandbox.py"), os.path.join(tmp, "spec.json"), "--",
-                            sys.executable, "-c", code], cwd=os.path.join(tmp, "work"), capture_output=True,
+            subprocess.run(sandbox.command(os.path.join(tmp, "spec.json"), [sys.executable, "-c", code]), cwd=os.path.join(tmp, "work"), capture_output=True,
                            timeout=600)
         except subprocess.TimeoutExpired:
             raise CourseError("a graded kernel could not even import the course's modules in 10 minutes") from None

@@ -270,7 +270,9 @@ def make_valid(nb, source_nb):
     an invalid cell is rebuilt from its type (an unknown one: its grade id's, else markdown), source and
     nbgrader metadata; an invalid notebook metadata field takes the source's value or is left out. Returns
     notes. Nothing that decides a grade (a cell's type, source, nbgrader metadata) changes; nbgrader clears
-    the outputs anyway."""
+    the outputs anyway. Not ``nbformat.validator.normalize(strip_invalid_metadata=True)``: it drops only whole
+    top-level metadata fields (a nested ``jupyter.source_hidden: "x"`` or a bad cell id stays invalid), never
+    puts the assignment's value back, and gives no reason to write in the note."""
     import nbformat
 
     notes = []

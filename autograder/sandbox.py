@@ -1,36 +1,32 @@
-"""Start one student's Jupyter kernel boxed in: no network, a view of only the files it needs, limits.
+"""Start one student's Jupyter kernel boxed in by bubblewrap: no network, a view of only the files it needs, limits.
 
-    python -m autograder.sandbox SPEC.json -- KERNEL ARGV...
+    python -m autograder.sandbox SPEC.json -- KERNEL ARGV...     (``command()`` builds this line)
 
-Jupyter starts this instead of the kernel (see ``execute.SandboxKernelManager``). Three processes:
+Jupyter starts this *launcher* instead of the kernel (see ``execute.SandboxKernelManager``). It stages
+copies of the submission's non-notebook files, then runs one chain of exec'd tools:
 
-* the *launcher* (this process, started by Jupyter) forwards termination, records how the kernel
-  ended and copies at most 64 KiB of the kernel's own stdout/stderr into a log file;
-* the *namespace init* (PID 1 of a new PID namespace, also in new mount, network, IPC and UTS
-  namespaces) builds a new root file system on a tmpfs that holds only the allowed paths
-  (read-only), the kernel's connection folder, a fresh ``/tmp``, ``/dev`` and ``/proc``, and a
-  working folder on a tmpfs holding copies of the submission's non-notebook files;
-* the *kernel*: rlimits (address space, CPU seconds, processes, file size, open files), then it
-  drops to an unprivileged uid with ``no_new_privs`` and a clean environment, and execs the kernel.
+* ``unshare --ipc`` (util-linux) and a line of ``sh``: a System V IPC namespace of the kernel's own, with
+  the limits of ``IPC_SYSCTLS`` (bubblewrap mounts ``/proc/sys`` read-only, so they are set before it);
+* ``bwrap`` (Debian's ``bubblewrap``): new mount, PID, network and UTS namespaces; a root holding only the
+  allowed paths (read-only), the kernel's connection folder, a fresh ``/tmp``, ``/dev`` and ``/proc``, and
+  a working folder on a tmpfs; ``--die-with-parent``: the launcher gone, so is everything inside;
+* a line of ``sh``, still root inside the box: the staged files into the working folder, a home in ``/tmp``;
+* ``setpriv`` (util-linux): an unprivileged uid, no groups, no capabilities, ``no_new_privs``;
+* ``prlimit`` (util-linux): address space, CPU seconds, processes, file size, open files; then the kernel.
 
-When the launcher dies (even by SIGKILL) the namespace init gets SIGKILL (``PR_SET_PDEATHSIG``),
-and when the namespace init dies the kernel stops too, with everything it started.
-Needs Linux and root (CAP_SYS_ADMIN); ``isolate: false`` in the spec keeps only rlimits, the
-clean environment and the uid-free parts (for machines where namespaces are not available).
+The launcher copies at most 64 KiB of the kernel's own stdout/stderr into the log file, records how the
+kernel ended in the status file, and dies with the process that started it (``setpriv --pdeathsig``
+in ``command()``). ``isolate: false`` in the spec keeps only the limits, the clean environment and the
+kernel's death with the launcher (for machines where namespaces are not available).
 """
-import ctypes
 import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 # System V IPC limits of the kernel's own IPC namespace (the host's are untouched). Shared memory
 # segments outlive their process and are not in its address space once detached, so without these a
 # kernel could hold any amount of RAM beyond its --memory-mb cap: with shm_rmid_forced a detached
@@ -38,50 +34,29 @@ PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
 IPC_SYSCTLS = {"shm_rmid_forced": "1", "shmmax": str(64 * 2 ** 20), "shmall": str(64 * 2 ** 20 // 4096),
                "shmmni": "64", "msgmni": "16"}
 LOG_LIMIT = 64 * 1024
-DEVICES = ("null", "zero", "full", "random", "urandom")
-
-_libc = ctypes.CDLL(None, use_errno=True)
+SHM_MB = 64
+STAGED = "/run/autograder-files"  # where the staged copies are shown to the box's root step, then unmounted
+MISSING = ("the grading sandbox needs bubblewrap (`bwrap`), which is not installed: on Debian or Ubuntu run "
+           "`apt-get install bubblewrap` (as root), or grade with --no-sandbox")
 
 
 class SandboxError(RuntimeError):
     pass
 
 
-def _check(result, what):
-    if result != 0:
-        errno = ctypes.get_errno()
-        raise SandboxError(f"{what}: {os.strerror(errno)}")
+def tool(name):
+    """The path of a program the sandbox runs; SandboxError naming its Debian package when it is missing."""
+    path = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/bin:/bin:/usr/sbin:/sbin")
+    if path is None:
+        raise SandboxError(MISSING if name == "bwrap" else
+                           f"the grading sandbox needs `{name}` (Debian package util-linux), which is not installed")
+    return path
 
 
-def _mount(source, target, fstype=None, flags=0, data=None):
-    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {source} on {target}")
-
-
-def _bind(source, target, readonly, device=False):
-    _mount(source, target, None, MS_BIND | MS_REC)
-    flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if device else MS_NODEV) | (MS_RDONLY if readonly else 0)
-    _mount(None, target, None, flags)
-
-
-def _prctl(option, value):
-    _check(_libc.prctl(option, ctypes.c_ulong(value), 0, 0, 0), f"prctl({option})")
-
-
-def _inside(root, path):
-    return os.path.join(root, os.path.abspath(path).lstrip("/"))
-
-
-def _make_mountpoint(root, path, is_dir):
-    target = _inside(root, path)
-    if is_dir:
-        os.makedirs(target, exist_ok=True)
-    else:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if not os.path.exists(target):
-            open(target, "w").close()
-    return target
+def command(spec_path, argv):
+    """The command line that starts ``argv`` in the sandbox described by the JSON file ``spec_path``."""
+    return [tool("setpriv"), "--pdeathsig", "KILL", "--", sys.executable, os.path.abspath(__file__), str(spec_path),
+            "--", *argv]
 
 
 def _copy_workdir(cwd, work, uid, gid):
@@ -108,124 +83,65 @@ def _copy_workdir(cwd, work, uid, gid):
             os.chown(os.path.join(dirpath, name), uid, gid)
 
 
-def build_root(spec, root, cwd):
-    """Mount the kernel's whole file system view under ``root`` (a fresh tmpfs), shallow paths first."""
-    limits, uid, gid = spec["limits"], spec["uid"], spec["gid"]
-    _mount("tmpfs", root, "tmpfs", MS_NOSUID, "size=1m,mode=0755")
-    mounts = [("/tmp", "tmp"), ("/dev", "dev"), (cwd, "work")]
-    mounts += [(path, "ro") for path in set(spec["readonly"])] + [(path, "rw") for path in spec["writable"]]
-    for path, kind in sorted(mounts, key=lambda m: (os.path.abspath(m[0]).rstrip("/").count("/"), m[0])):
+def _limits(limits, processes=True):
+    """prlimit's options: soft and hard limits (CPU: SIGXCPU first, SIGKILL 5 s later)."""
+    mb = 2 ** 20
+    options = [f"--as={limits['memory_mb'] * mb}", f"--cpu={limits['cpu_seconds']}:{limits['cpu_seconds'] + 5}",
+               f"--fsize={limits['file_mb'] * mb}", "--nofile=1024", "--core=0"]
+    return [tool("prlimit"), *options] + ([f"--nproc={limits['processes']}"] if processes else []) + ["--"]
+
+
+def _mounts(spec, cwd, staged):
+    """bwrap's options for the kernel's whole file system view, shallow paths first. The folders above a mount
+    point are made world-readable (0755), never copies of the host's modes (``/root`` is 0700)."""
+    limits, mb = spec["limits"], 2 ** 20
+    places = [("/tmp", "tmp"), ("/dev", "dev"), (cwd, "work")]
+    places += [(path, "ro") for path in set(spec["readonly"])] + [(path, "rw") for path in spec["writable"]]
+    options, made, binds = ["--proc", "/proc"], set(), []
+    for path, kind in sorted(places, key=lambda m: (os.path.abspath(m[0]).rstrip("/").count("/"), m[0])):
+        path = os.path.abspath(path)
+        if kind in ("ro", "rw") and not os.path.lexists(path):
+            continue
+        parts = path.split("/")[1:-1]
+        for above in ("/" + "/".join(parts[:n]) for n in range(1, len(parts) + 1)):
+            if above not in made and not any(above == b or above.startswith(b + "/") for b in binds):
+                options += ["--perms", "0755", "--dir", above]  # inside a bind it is the host's own folder
+                made.add(above)
+        if kind in ("ro", "rw"):
+            binds.append(path.rstrip("/"))
         if kind == "ro" and os.path.islink(path) and os.path.dirname(path) == "/":
-            os.symlink(os.readlink(path), _inside(root, path))  # merged /usr: /lib -> usr/lib
+            options += ["--symlink", os.readlink(path), path]  # merged /usr: /lib -> usr/lib
         elif kind in ("ro", "rw"):
-            if os.path.exists(path):
-                _bind(os.path.realpath(path), _make_mountpoint(root, path, os.path.isdir(path)), readonly=kind == "ro")
+            options += ["--ro-bind" if kind == "ro" else "--bind", os.path.realpath(path), path]
         elif kind == "tmp":
-            tmp = _make_mountpoint(root, "/tmp", True)
-            _mount("tmpfs", tmp, "tmpfs", MS_NOSUID | MS_NODEV, f"size={limits['tmpfs_mb']}m,mode=1777")
-            os.makedirs(os.path.join(tmp, "home"), mode=0o700)
-            os.chown(os.path.join(tmp, "home"), uid, gid)
+            options += ["--size", str(limits["tmpfs_mb"] * mb), "--perms", "1777", "--tmpfs", "/tmp"]
         elif kind == "dev":
-            dev = _make_mountpoint(root, "/dev", True)
-            _mount("tmpfs", dev, "tmpfs", MS_NOSUID, "size=64k,mode=0755")
-            for name in DEVICES:
-                _bind(f"/dev/{name}", _make_mountpoint(root, f"/dev/{name}", False), readonly=False, device=True)
-            os.makedirs(os.path.join(dev, "shm"))
-            _mount("tmpfs", os.path.join(dev, "shm"), "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
-            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
-                os.symlink(target, os.path.join(dev, name))
+            options += ["--dev", "/dev", "--size", str(SHM_MB * mb), "--perms", "1777", "--tmpfs", "/dev/shm"]
         else:
-            work = _make_mountpoint(root, cwd, True)
-            _mount("tmpfs", work, "tmpfs", MS_NOSUID | MS_NODEV,
-                   f"size={limits['workdir_mb']}m,mode=0755,uid={uid},gid={gid}")
-            _copy_workdir(cwd, work, uid, gid)
-    os.makedirs(_inside(root, "/proc"), exist_ok=True)
+            options += ["--size", str(limits["workdir_mb"] * mb), "--tmpfs", cwd]
+    return options + ["--ro-bind", staged, STAGED]
 
 
-def set_limits(limits):
-    import resource
-
-    mb = 1024 * 1024
-    pairs = {
-        resource.RLIMIT_AS: limits["memory_mb"] * mb,
-        resource.RLIMIT_CPU: limits["cpu_seconds"],
-        resource.RLIMIT_FSIZE: limits["file_mb"] * mb,
-        resource.RLIMIT_NOFILE: 1024,
-        resource.RLIMIT_CORE: 0,
-    }
-    for which, value in pairs.items():
-        hard = value + 5 if which == resource.RLIMIT_CPU else value  # SIGXCPU first, SIGKILL 5 s later
-        resource.setrlimit(which, (value, hard))
+def _isolated(spec, argv, cwd, staged):
+    uid, gid = spec["uid"], spec["gid"]
+    ipc = "; ".join(f"echo {value} > /proc/sys/kernel/{name}" for name, value in IPC_SYSCTLS.items())
+    prepare = (f'cp -a {STAGED}/. "$0"/ || echo "sandbox: not every file fits in the working folder" >&2; '
+               f'umount {STAGED} && mkdir -m 700 /tmp/home && chown {uid}:{gid} /tmp/home "$0" '
+               '&& exec "$@"')
+    return [tool("unshare"), "--ipc", "--", "/bin/sh", "-ec", f'{ipc}; exec "$@"', "sh",
+            tool("bwrap"), "--die-with-parent", "--unshare-pid", "--unshare-net", "--unshare-uts",
+            *_mounts(spec, cwd, staged), "--chdir", spec.get("start_dir") or cwd,
+            "--", "/bin/sh", "-c", prepare, cwd,
+            tool("setpriv"), f"--reuid={uid}", f"--regid={gid}", "--clear-groups", "--inh-caps=-all",
+            "--bounding-set=-all", "--no-new-privs", "--", *_limits(spec["limits"]), *argv]
 
 
-def _drop_privileges(spec):
-    os.setgroups([])
-    os.setgid(spec["gid"])
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_NPROC, (spec["limits"]["processes"], spec["limits"]["processes"]))
-    os.setuid(spec["uid"])
-    _prctl(PR_SET_NO_NEW_PRIVS, 1)
-    if os.getuid() == 0 or os.geteuid() == 0:
-        raise SandboxError("could not drop root")
-
-
-def exec_kernel(spec, argv, cwd, log_fd):
-    """In the kernel process: limits, uid, clean environment, then exec (never returns)."""
-    try:
-        for fd in (0,):
-            null = os.open("/dev/null", os.O_RDONLY)
-            os.dup2(null, fd)
-        os.dup2(log_fd, 1)
-        os.dup2(log_fd, 2)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # SIG_IGN would survive exec and break interrupts
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        set_limits(spec["limits"])
-        if spec["isolate"]:
-            _drop_privileges(spec)
-        os.chdir(spec.get("start_dir") or cwd)  # the kernel starts where nothing of the student's is
-        env = dict(spec["env"], AUTOGRADER_WORKDIR=cwd)
-        os.execve(argv[0], argv, env)
-    except BaseException as error:  # report why, the parent records the exit code
-        os.write(2, f"sandbox: could not start the kernel: {error}\n".encode())
-        os._exit(127)
-
-
-def _describe(status):
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
+def _describe(returncode, isolated):
+    """How the kernel ended; bwrap reports a command killed by signal N as exit code 128 + N."""
+    sig = -returncode if returncode < 0 else returncode - 128 if isolated and returncode > 128 else None
+    if sig in set(signal.Signals):
         return {"signal": sig, "text": f"killed by {signal.Signals(sig).name}"}
-    code = os.WEXITSTATUS(status)
-    return {"exit_code": code, "text": f"exited with code {code}"}
-
-
-def namespace_init(spec, argv, cwd, report_fd, log_fd):
-    """PID 1 of the new namespaces: build the view, start the kernel, reap, report its end."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    root = spec["root"]
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount leaks back to the host
-    os.makedirs(root, exist_ok=True)
-    build_root(spec, root, cwd)
-    os.chroot(root)
-    os.chdir("/")
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for name, value in IPC_SYSCTLS.items():  # this IPC namespace only
-        with open(f"/proc/sys/kernel/{name}", "w") as f:
-            f.write(value)
-    for path in spec["chown"]:
-        os.chown(path, spec["uid"], spec["gid"])
-    kernel = os.fork()
-    if kernel == 0:
-        os.close(report_fd)
-        exec_kernel(spec, argv, cwd, log_fd)
-    os.close(log_fd)
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(kernel, signal.SIGKILL))
-    while True:
-        pid, status = os.wait()
-        if pid == kernel:
-            os.write(report_fd, json.dumps(_describe(status)).encode())
-            os._exit(0)  # PID 1 leaving kills whatever the kernel left running
+    return {"exit_code": returncode, "text": f"exited with code {returncode}"}
 
 
 def _drain(read_fd, path):
@@ -242,50 +158,39 @@ def _drain(read_fd, path):
                 written += len(chunk)
 
 
-def _isolated_child(spec, argv, cwd, report_w, log_w):
-    """A single-threaded child (unshare refuses threaded callers) that becomes the namespaces' parent."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS), "unshare")
-    init = os.fork()
-    if init == 0:
-        namespace_init(spec, argv, cwd, report_w, log_w)
-    os.close(log_w)
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGKILL))
-    _, status = os.waitpid(init, 0)
-    os._exit(0 if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 else 126)
-
-
 def launch(spec, argv):
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # Jupyter's process gone: so are we
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts reach the kernel through its process group
     cwd = os.getcwd()
-    report_r, report_w = os.pipe()
+    env = dict(spec["env"], AUTOGRADER_WORKDIR=cwd)
+    staged = spec["root"]
     log_r, log_w = os.pipe()
-    child = os.fork()
-    if child == 0:
-        os.close(report_r)
-        os.close(log_r)
-        try:
-            if spec["isolate"]:
-                _isolated_child(spec, argv, cwd, report_w, log_w)
-            else:  # no namespace to take it down: the kernel itself dies with the launcher (kept across exec)
-                os.close(report_w)
-                _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-                exec_kernel(spec, argv, cwd, log_w)
-        except BaseException as error:
-            os.write(log_w, f"sandbox: could not build the sandbox: {error}\n".encode())
-        os._exit(126)
-    os.close(report_w)
+    try:
+        if spec["isolate"]:
+            os.makedirs(staged, mode=0o755, exist_ok=True)
+            _copy_workdir(cwd, staged, spec["uid"], spec["gid"])
+            for path in spec["chown"]:
+                os.chown(path, spec["uid"], spec["gid"])
+            chain, start = _isolated(spec, argv, cwd, staged), "/"
+        else:  # no namespace to take it down: the kernel itself dies with the launcher
+            chain = [tool("setpriv"), "--pdeathsig", "KILL", "--", *_limits(spec["limits"], processes=False), *argv]
+            start = spec.get("start_dir") or cwd
+        child = subprocess.Popen(chain, cwd=start, env=env, stdin=subprocess.DEVNULL, stdout=log_w, stderr=log_w)
+    except (OSError, SandboxError) as error:
+        os.write(log_w, f"sandbox: could not start the kernel: {error}\n".encode())
+        child = None
     os.close(log_w)
     drain = threading.Thread(target=_drain, args=(log_r, spec["log_file"]), daemon=True)
     drain.start()
-    signal.signal(signal.SIGTERM, lambda *_: os.kill(child, signal.SIGKILL))
-    _, status = os.waitpid(child, 0)
-    report = os.read(report_r, 4096)
-    outcome = json.loads(report) if report else _describe(status)
+    if child is None:
+        outcome = {"exit_code": 126, "text": "exited with code 126"}
+    else:
+        signal.signal(signal.SIGTERM, lambda *_: child.kill())
+        outcome = _describe(child.wait(), spec["isolate"])
     with open(spec["status_file"], "w") as out:
         json.dump(outcome, out)
     drain.join(timeout=2)
+    if spec["isolate"]:
+        shutil.rmtree(staged, ignore_errors=True)
     os._exit(outcome["exit_code"] if "exit_code" in outcome else 128 + outcome["signal"])
 
 

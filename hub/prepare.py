@@ -354,6 +354,8 @@ def set_up(port=S.PORT, ip=S.LOOPBACK, ssl_cert=None, ssl_key=None, roster_path=
         raise SetupError(f"listening on {ip} needs TLS: pass --ssl-cert and --ssl-key (hub/README.md)")
     if os.geteuid() != 0 or sys.platform != "linux":
         raise SetupError("`make hub` sets up Unix users: run it as root on Linux")
+    if not shutil.which("bwrap"):
+        raise SetupError("bubblewrap is missing: apt-get install bubblewrap (the course's grader boxes each kernel with it)")
     roster = read_roster(roster_path)
     S.PREFIX.mkdir(parents=True, exist_ok=True)
     os.chmod(S.PREFIX, 0o755)
