@@ -81,7 +81,7 @@ check-quizzes: $(READY)
 	$(PY) -m clipcourse.check_quizzes
 
 # The course's own CLIP (model/course-clip/README.md): the general stage (about 110 minutes on 2 CPU cores), then
-# the course stage on the course's pictures and data/captions.csv (about 10 minutes), then its figures.
+# the course stage on the course's pictures and data/captions.csv (about 15 minutes), then its figures.
 # Needs the Debian packages openclipart-png openclipart-svg tuxpaint-stamps-default wamerican, and npm (icon sets).
 train: $(READY)
 	$(PY) -m pip install --quiet --no-deps -r model/requirements-train.txt

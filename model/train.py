@@ -590,15 +590,15 @@ def parse_args(argv=None):
                     help="start the course stage from this general-stage checkpoint instead of training (or loading the "
                          "cached) general stage, e.g. a copy of a shipped model whose general stage is this recipe's")
     ap.add_argument("--course-steps", type=int, default=None,
-                    help="course-stage steps (default 600, --smoke 4; 0: the general model is saved)")
+                    help="course-stage steps (default 900, --smoke 4; 0: the general model is saved)")
     ap.add_argument("--course-lr", type=float, default=1e-4)
     ap.add_argument("--course-batch", type=int, default=48, help="course pictures per step (dogs, cat, whole categories)")
     ap.add_argument("--replay-batch", type=int, default=64, help="general-corpus pictures replayed in each course step")
     ap.add_argument("--w-course", type=float, default=1.0)
-    ap.add_argument("--course-mix", type=float, nargs="*", default=[0.25, 0.5, 0.75],
+    ap.add_argument("--course-mix", type=float, nargs="*", default=[0.6, 0.75, 0.9],
                     help="shares of the course stage's change tried as weight-space mixes with the general model")
-    ap.add_argument("--course-captions", type=int, default=2, help="captions of each course picture per step")
-    ap.add_argument("--w-keep", type=float, default=4.0,
+    ap.add_argument("--course-captions", type=int, default=3, help="captions of each course picture per step")
+    ap.add_argument("--w-keep", type=float, default=8.0,
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
     ap.add_argument("--course-eval-every", type=int, default=None, help="default 50, --smoke 2")
     ap.add_argument("--eval-every", type=int, default=1)
@@ -609,7 +609,7 @@ def parse_args(argv=None):
     if args.views > 1 and args.teacher != "frozen":
         ap.error("--views needs --teacher frozen (the views' targets are the frozen teacher's features)")
     if args.course_steps is None:
-        args.course_steps = 4 if args.smoke else 600
+        args.course_steps = 4 if args.smoke else 900
     if args.course_eval_every is None:
         args.course_eval_every = 2 if args.smoke else 50
     if args.teacher_epochs is None:
