@@ -84,9 +84,10 @@ def run(job):
     return result
 
 
-def _build_course(job, course, languages):
+def _build_course(job, course, languages=None):
     """The job's own nbgrader course; returns notes about what had to be repaired (see repair.py). Fills
-    ``languages``: {notebook: the edition it is, "ko" or "en"} (edition.py)."""
+    ``languages`` when given: {notebook: the edition it is, "ko" or "en"} (edition.py)."""
+    languages = {} if languages is None else languages
     assignment, student = job["assignment"], job["student"]
     notes = []
     course.mkdir(parents=True, exist_ok=True)

@@ -202,6 +202,18 @@ def english_first() -> bool:
     return english_only() or os.environ.get(LANG, "").strip().lower().startswith("en")
 
 
+def _learner_facing(func):
+    """A check the learner's test cell calls: its failure shows the learner's cell and the message, not the frames
+    of this module (whose lines would show both languages' messages and the checks' internals)."""
+    @functools.wraps(func)
+    def check(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except AssertionError as e:
+            raise AssertionError(*e.args) from None
+    return check
+
+
 def _fail(quiz, ko, en):
     """Fail with the Korean message, then the English one (English first under CLIP_COURSE_LANG=en; English
     only in the English edition), each wrapped into short lines."""
@@ -538,6 +550,7 @@ def _check_quiz1(value, expected, quiz, what, guard=True):
               f"{what} does not hold the cosine similarities (3 decimals are enough).")
 
 
+@_learner_facing
 def hint_quiz1(cos_rowwise=_MISSING, cos_matrix=_MISSING):
     """Quiz 1's visible tests: the hidden check's own verdict, without the guard. Quiz 1's answers are fixed
     numbers, so the hint can tell the whole truth (a wrong value never passes, a usual mistake is named)
@@ -548,14 +561,17 @@ def hint_quiz1(cos_rowwise=_MISSING, cos_matrix=_MISSING):
         _check_quiz1(cos_matrix, reference.quiz1_answers()[1], "퀴즈 1-b", "cos_matrix", guard=False)
 
 
+@_learner_facing
 def check_quiz1_rowwise(cos_rowwise):
     _check_quiz1(cos_rowwise, reference.quiz1_answers()[0], "퀴즈 1-a", "cos_rowwise")
 
 
+@_learner_facing
 def check_quiz1_matrix(cos_matrix):
     _check_quiz1(cos_matrix, reference.quiz1_answers()[1], "퀴즈 1-b", "cos_matrix")
 
 
+@_learner_facing
 def check_quiz2(text):
     quiz = "퀴즈 2"
     _guard(quiz)
@@ -572,6 +588,7 @@ def check_quiz2(text):
               f"Under the grading model the Top-3 of {query[0]!r} is {top3}; wanted the running dogs {wanted}.{en}")
 
 
+@_learner_facing
 def check_quiz3(images, image_filenames):
     quiz = "퀴즈 3"
     _guard(quiz)
@@ -614,6 +631,7 @@ def _normalised_message(what, function):
             "(the cosine similarity comes later).")
 
 
+@_learner_facing
 def check_quiz4(image_embeddings, image_filenames):
     quiz = "퀴즈 4"
     _guard(quiz)
@@ -644,6 +662,7 @@ def check_quiz4(image_embeddings, image_filenames):
               "store what model.get_image_features returns.")
 
 
+@_learner_facing
 def check_quiz5(text_embedding):
     quiz = "퀴즈 5"
     _guard(quiz)
@@ -767,6 +786,7 @@ def _quiz6_not_a_name(answer):
             f"top1_filename must return an entry of image_filenames or its file name, got {what}.")
 
 
+@_learner_facing
 def check_quiz6(top1_filename):
     quiz = "퀴즈 6"
     _guard(quiz)
@@ -828,6 +848,7 @@ def check_quiz6(top1_filename):
               f"the Top-1 is {wanted}: {en}.")
 
 
+@_learner_facing
 def check_quiz7(texts, number):
     """Picture ``number`` (1 … 5): the Top-1 of texts[number - 1] over the gallery must be that picture."""
     quiz = f"퀴즈 7-{number}"
@@ -905,6 +926,7 @@ def _quiz8_same(got, expected, quiz, name, args_text, case):
               f"{name}({args_text}) returned {got:.4f}; the answer is {expected:.4f} ({case[1]}).")
 
 
+@_learner_facing
 def check_quiz8a(recall_at_k):
     from . import search
 
@@ -921,6 +943,7 @@ def check_quiz8a(recall_at_k):
         _quiz8_same(_quiz8_number(got, quiz, "recall_at_k"), expected, quiz, "recall_at_k", f"scores {shape}, k={k}", why)
 
 
+@_learner_facing
 def check_quiz8b(mean_reciprocal_rank):
     from . import search
 
@@ -967,6 +990,7 @@ def _quiz8_distinct(rng, top, shape, query_row=False):
             return (rows, index) if query_row else (query, rows)
 
 
+@_learner_facing
 def check_quiz8c(similar_images):
     from . import search
 
@@ -998,6 +1022,7 @@ def check_quiz8c(similar_images):
                   f"({case[1]}): by cosine similarity, ties with the lower index first.")
 
 
+@_learner_facing
 def check_quiz8d(ensemble_embedding):
     quiz = "퀴즈 8-d"
     _guard(quiz)
@@ -1024,6 +1049,7 @@ def check_quiz8d(ensemble_embedding):
                   f"ensemble_embedding (rows of shape {rows.shape}) returned wrong values ({case[1]}).{en}")
 
 
+@_learner_facing
 def check_quiz8e(match_or_none):
     from . import search
 
