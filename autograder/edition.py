@@ -93,11 +93,6 @@ def use_in_gradebook(db_url, assignment, name, source_nb, config, course_id="def
         gb.db.commit()
 
 
-def say(ko, en, language):
-    """A two-language message of the grader: Korean then English, or the English only for the English edition."""
-    return en if language == "en" else f"{ko}\n{en}"
-
-
 def in_language(text, language):
     """``text`` (Korean lines, then English ones) as the English edition reads it: its lines without Hangul."""
     if language != "en":

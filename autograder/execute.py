@@ -30,7 +30,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 
 from . import sandbox, verdict
-from .verdict import is_instructor_cell, is_test_cell  # noqa: F401 (job.py and preflight.py take them from here)
+from .verdict import is_instructor_cell, is_test_cell
 from .feedback import split_hidden
 
 GUARD_TIMEOUT = 60

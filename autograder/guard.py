@@ -1,6 +1,6 @@
-"""Loaded into every graded kernel before the student's code (an IPython extension).
+"""Undo and report a notebook's monkeypatching before each test cell (IPython extension, in every graded kernel).
 
-It keeps references to what the tests rely on and, before each graded test cell, puts back what
+Loaded before the student's code, it keeps references to what the tests rely on and, before each graded test cell, puts back what
 the student's code replaced, reporting each repair:
 
 * the builtins (``print``, ``len``, ``isinstance``, ...) and ``__builtins__`` of the notebook;

@@ -27,7 +27,7 @@ from . import feedback as fb  # noqa: E402
 from . import edition, repair, verdict  # noqa: E402
 from .collect import read_notebook  # noqa: E402
 from .course import job_memory_mb, load_config, write_json  # noqa: E402
-from .execute import is_instructor_cell, is_test_cell  # noqa: E402
+from .verdict import is_instructor_cell, is_test_cell  # noqa: E402
 
 # Code a student rarely needs and a cheat often does: flagged for a human, never scored.
 SUSPICIOUS = {
@@ -228,7 +228,7 @@ def _is_execute(step):
     from nbgrader.preprocessors import Execute
 
     if isinstance(step, str):
-        return step.rsplit(".", 1)[-1] == "Execute" or step.endswith("Execute")
+        return step.endswith("Execute")
     return isinstance(step, type) and issubclass(step, Execute)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from . import sandbox
 from .collect import read_notebook
 from .course import PACKAGE_DIR, CourseError, cell_timeout, sandbox_spec
-from .execute import is_instructor_cell
+from .verdict import is_instructor_cell
 
 #: "module:function" checks run in the probe when the module is the course's own (a missing or
 #: damaged course image then stops grading instead of failing every student).

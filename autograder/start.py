@@ -1,4 +1,6 @@
-"""Loaded first into every graded kernel (an IPython extension, as ``_autograder_start``).
+"""Start a graded kernel in the submission's folder without letting it shadow any package (IPython extension).
+
+Loaded first into every graded kernel, as ``_autograder_start``.
 
 The kernel is started in an empty, read-only folder with ``PYTHONSAFEPATH=1``, so nothing of the
 submission can be imported or read while it starts (a ``numpy.py`` or ``clipcourse/`` next to the

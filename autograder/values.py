@@ -1,6 +1,6 @@
-"""Kernel side of the trusted verdict (loaded in graded kernels as ``_autograder_values``).
+"""Hand the notebook's variables to the grader as plain data (kernel side of the trusted verdict).
 
-It only turns the notebook's variables into plain data — JSON with numbers, strings, lists, and
+Loaded in graded kernels as ``_autograder_values``. It only turns the notebook's variables into plain data — JSON with numbers, strings, lists, and
 arrays as base64 bytes of a fixed dtype — and calls a notebook function on inputs the grader sends.
 It decides nothing: the grader (``verdict.py``, outside this process) checks what comes back, so
 whatever student code does to this module only changes the values it hands over, never how they

@@ -1,5 +1,6 @@
-"""The trusted verdict: test cells are scored by course code running in the grader's process, on plain
-data the student's kernel hands over, never by code running inside the kernel.
+"""The trusted verdict: test cells scored in the grader's process, on plain data the kernel hands over.
+
+Course code decides, never code running inside the student's kernel.
 
 A hidden-test region written as calls of the course's check functions on notebook variables,
 
