@@ -31,7 +31,7 @@ from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 
 from . import sandbox, verdict
 from .verdict import is_instructor_cell, is_test_cell
-from .feedback import split_hidden
+from .feedback import visible
 
 GUARD_TIMEOUT = 60
 #: The guard names at most MAX_FINDINGS repairs (guard.py): an honest reply is a few KB; a kernel that answers more
@@ -274,7 +274,7 @@ class SafeExecute(Execute):
             self._events["verdicts"][_nbgrader(cell)["grade_id"]] = {"how": "kernel"}
         full = cell.source
         if trusted:  # the hidden tests never reach the kernel: only the visible hint runs there
-            cell.source = "\n".join(split_hidden(full)[0])
+            cell.source = visible(full)
         try:
             cell = self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:

@@ -56,19 +56,26 @@ def _norm(text):
     return _SPACES.sub(" ", text).strip()
 
 
-def split_hidden(source):
-    """``(visible lines, hidden lines)`` of one cell's source."""
+def split_hidden(source, delimiters=None):
+    """``(visible lines, hidden lines)`` of one cell's source: outside and inside its hidden-test regions (or the
+    regions between ``delimiters``, a (begin, end) pair such as ``SOLUTION``); the delimiter lines in neither."""
+    begin, end = delimiters or (BEGIN, END)
     visible, hidden, inside = [], [], False
     for line in source.split("\n"):
-        if BEGIN in line:
+        if begin in line:
             inside = True
-        elif END in line:
+        elif end in line:
             inside = False
         elif inside:
             hidden.append(line)
         else:
             visible.append(line)
     return visible, hidden
+
+
+def visible(source):
+    """One cell's source without its hidden-test regions (what the student's kernel and notebook get)."""
+    return "\n".join(split_hidden(source)[0])
 
 
 def secret_lines(sources):

@@ -176,14 +176,10 @@ def _inspect_submission(job, course, cells, result):
             cell = present.get(name)
             if cell is None and is_grade:
                 result["notes"].append(f"grade cell {name!r} was deleted (put back from the source)")
-            elif cell is not None and (locked or is_test_cell(cell)) and \
-                    cell.source.strip() not in (source.strip(), _visible(source).strip()):
+            elif cell is not None and (locked or is_test_cell(cell)) and cell.source.strip() not in \
+                    (source.strip(), (fb.visible(source) if fb.BEGIN in source else source).strip()):
                 result["notes"].append(f"read-only cell {name!r} was edited (the original was used)")
     result["flags"] += sorted(f"code uses {k}" for k in flags)
-
-
-def _visible(source):
-    return "\n".join(fb.split_hidden(source)[0]) if fb.BEGIN in source else source
 
 
 def _config(job, course):

@@ -48,23 +48,6 @@ def _norm(text):
     return _SPACES.sub(" ", text or "").strip()
 
 
-def _visible(source):
-    return "\n".join(fb.split_hidden(source)[0])
-
-
-def _without_solution(source):
-    """The source without its solution regions (the course's delimiters, as nbgrader's ClearSolutions reads them)."""
-    kept, inside = [], False
-    for line in (source or "").split("\n"):
-        if fb.SOLUTION[0] in line:
-            inside = True
-        elif fb.SOLUTION[1] in line:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return "\n".join(kept)
-
-
 def repair(nb, source_nb):
     """Repair ``nb`` in place against ``source_nb`` (the assignment's source notebook); returns notes."""
     notes = []
@@ -104,7 +87,7 @@ def repair(nb, source_nb):
     for gid, src in wanted.items():
         if gid in present or not is_locked(src):
             continue
-        texts = {_norm(src.source), _norm(_visible(src.source))}
+        texts = {_norm(src.source), _norm(fb.visible(src.source))}
         match = next((c for c in free if c.cell_type == src.cell_type and _norm(c.source) in texts), None)
         if match is not None:
             match.metadata["nbgrader"] = copy.deepcopy(dict(_meta(src)))
@@ -121,8 +104,7 @@ def repair(nb, source_nb):
         candidates = [c for i, c in enumerate(nb.cells) if lo < i < hi and c in free and c.cell_type == src.cell_type]
         if not candidates:
             continue
-        given = _without_solution(src.source)
-        given = given[:COMPARED]
+        given = "\n".join(fb.split_hidden(src.source or "", fb.SOLUTION)[0])[:COMPARED]  # the released stub
         best = max(candidates, key=lambda c: difflib.SequenceMatcher(None, c.source[:COMPARED], given).ratio())
         best.metadata["nbgrader"] = copy.deepcopy(dict(_meta(src)))
         best.metadata["nbgrader"].pop("checksum", None)  # the student's answer, never "unchanged"

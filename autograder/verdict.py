@@ -43,7 +43,7 @@ import numpy as np
 from nbgrader.utils import is_grade, is_locked, is_solution
 
 from .edition import in_language, language_of
-from .feedback import split_hidden
+from .feedback import split_hidden, visible
 
 MAX_REPLY = 48 * 2 ** 20      # characters of one reply from the kernel (values.LIMIT plus quoting)
 MAX_ELEMENTS = 20_000_000     # elements of one array
@@ -99,7 +99,7 @@ def aliases(nb):
     for cell in nb.cells:
         if not (_is_locked(cell) or is_test_cell(cell)):
             continue
-        tree = _parse("\n".join(split_hidden(cell.source)[0]))
+        tree = _parse(visible(cell.source))
         for node in ast.walk(tree) if tree else []:
             if isinstance(node, ast.Import):
                 for a in node.names:
