@@ -31,6 +31,7 @@ from pathlib import Path
 import nbformat
 
 from . import repair
+from .course import write_bytes
 
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@-]+")
@@ -643,8 +644,5 @@ def install(sub, course):
     for name, path in sub.files.items():
         shutil.copy2(path, dest / f"{name}.ipynb", follow_symlinks=False)
     if sub.student != sub.raw and sub.raw:  # so that grading submitted/ itself never takes the copy for a student
-        mark = dest.parent / COPY_MARK
-        tmp = mark.with_name(mark.name + ".tmp")
-        tmp.write_bytes(sub.raw.encode("utf-8", "surrogateescape"))
-        os.replace(tmp, mark)
+        write_bytes(dest.parent / COPY_MARK, sub.raw.encode("utf-8", "surrogateescape"))
     return dest

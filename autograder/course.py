@@ -317,28 +317,28 @@ def sandbox_spec(course, settings, slot, job_dir, model_dir, jobs):
     }
 
 
-def write_json(path, data):
-    """Write JSON atomically (a rename), so an interrupted run never leaves half a file.
+def json_bytes(data, indent=None):
+    """``data`` as JSON, never an error: readable UTF-8 when the text can be UTF-8; text with lone surrogates (a
+    file name that is not UTF-8, read with ``surrogateescape``; a broken emoji in a notebook) as ``\\u`` escapes,
+    which is still valid JSON and reads back to the same strings."""
+    try:
+        return json.dumps(data, indent=indent, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, indent=indent, ensure_ascii=True).encode("ascii")
 
-    Readable UTF-8 when the text can be UTF-8; text with lone surrogates (a file name that is not
-    UTF-8, read with ``surrogateescape``; a broken emoji in a notebook) is written with ``\\u``
-    escapes instead, which is still valid JSON and reads back to the same strings, never an error.
-    """
+
+def write_bytes(path, raw):
+    """Write a file atomically (a rename): a run killed while writing leaves the previous file whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    try:
-        raw = json.dumps(data, indent=1, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raw = json.dumps(data, indent=1, ensure_ascii=True).encode("ascii")
     tmp.write_bytes(raw)
     os.replace(tmp, path)
 
 
+def write_json(path, data):
+    write_bytes(path, json_bytes(data, indent=1))
+
+
 def write_text(path, text):
-    """Write UTF-8 text atomically (a rename): a run killed while writing leaves the previous file whole."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_bytes(path, text.encode("utf-8"))

@@ -26,7 +26,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from . import feedback as fb  # noqa: E402
 from . import edition, repair, verdict  # noqa: E402
 from .collect import read_notebook  # noqa: E402
-from .course import job_memory_mb, load_config, write_json  # noqa: E402
+from .course import job_memory_mb, json_bytes, load_config, write_json  # noqa: E402
 from .verdict import is_instructor_cell, is_test_cell  # noqa: E402
 
 # Code a student rarely needs and a cheat often does: flagged for a human, never scored.
@@ -117,7 +117,7 @@ def _build_course(job, course, languages=None):
             fixed += repair.repair(nb, source_nb)
             fixed += repair.make_valid(nb, source_nb)
         notes += [f"{name}.ipynb: {note}" if len(job["files"]) > 1 else note for note in fixed]
-        (dest / f"{name}.ipynb").write_bytes(_notebook_bytes(nb))  # normalised to nbformat 4
+        (dest / f"{name}.ipynb").write_bytes(json_bytes(nb))  # normalised to nbformat 4
     return notes
 
 
@@ -133,14 +133,6 @@ def _use_editions(job, course, config, languages):
                                  job.get("course_id", "default_course"))
     if config.SafeExecute.source_dir:
         config.SafeExecute.source_dir = str(Path(job["source"]) / "en")
-
-
-def _notebook_bytes(nb):
-    """The notebook as UTF-8 JSON; never fails (text that cannot be UTF-8 is written as \\u escapes)."""
-    try:
-        return json.dumps(nb, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return json.dumps(nb, ensure_ascii=True).encode("ascii")
 
 
 def _source_cells(course, assignment, course_id):
