@@ -158,18 +158,13 @@ def check_sandbox():
         sandbox.tool("bwrap")
     except sandbox.SandboxError as error:
         raise CourseError(str(error)) from None
+    spec = {"uid": 61999, "gid": 61999, "isolate": True, "readonly": ["/usr", "/lib", "/lib64", "/bin", "/etc",
+            sys.base_prefix, sys.prefix], "env": {"PATH": "/usr/bin:/bin"},
+            "limits": {"memory_mb": 512, "cpu_seconds": 10, "processes": 16, "file_mb": 1, "tmpfs_mb": 1, "workdir_mb": 1}}
     with tempfile.TemporaryDirectory(prefix="ag-check-") as tmp:
-        spec = {"uid": 61999, "gid": 61999, "isolate": True, "root": f"{tmp}/root", "readonly": ["/usr", "/lib",
-                "/lib64", "/bin", "/etc", sys.base_prefix, sys.prefix], "writable": [], "chown": [],
-                "env": {"PATH": "/usr/bin:/bin"}, "status_file": f"{tmp}/status", "log_file": f"{tmp}/log",
-                "limits": {"memory_mb": 512, "cpu_seconds": 10, "processes": 16, "file_mb": 1, "tmpfs_mb": 1,
-                           "workdir_mb": 1}}
-        Path(f"{tmp}/spec.json").write_text(json.dumps(spec))
-        os.makedirs(f"{tmp}/work")
-        done = subprocess.run(sandbox.command(f"{tmp}/spec.json", [sys.executable, "-c", "pass"]), cwd=f"{tmp}/work",
-                              capture_output=True, text=True, timeout=60)
+        done, log = sandbox.run_once(spec, [sys.executable, "-c", "pass"], tmp, timeout=60)
         if done.returncode != 0:
-            why = (Path(f"{tmp}/log").read_text() if Path(f"{tmp}/log").exists() else "") + done.stderr
+            why = log + done.stderr
             raise CourseError("the grading sandbox cannot start on this machine (it needs Linux, root and "
                               f"bubblewrap): {why.strip()[-400:]}\nRun as root, or pass --no-sandbox to run "
                               "student code with your own permissions (rlimits and the guard still apply).")

@@ -18,7 +18,6 @@ import os
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
 
 from . import sandbox
 from .collect import read_notebook
@@ -88,21 +87,15 @@ def _own_module(course, name):
 def check_course_reachable(course, settings, model_dir, jobs, assignments, log=print):
     modules = instructor_imports(course, assignments)
     checks = [c for c in COURSE_CHECKS if _own_module(course, c.split(":")[0])]
+    code = PROBE.replace("MODULES", repr(modules)).replace("CHECKS", repr(checks))
     with tempfile.TemporaryDirectory(prefix="ag-pre-") as tmp:
         os.chmod(tmp, 0o755)
-        kernel_dir = os.path.join(tmp, "kernel")
-        os.makedirs(os.path.join(tmp, "work"))
-        spec = sandbox_spec(course, settings, jobs, kernel_dir, model_dir, jobs)
-        spec.update(isolate=settings.sandbox, root=os.path.join(tmp, "root"), writable=[], chown=[],
-                    status_file=os.path.join(tmp, "status"), log_file=os.path.join(tmp, "log"))
-        Path(tmp, "spec.json").write_text(json.dumps(spec))
-        code = PROBE.replace("MODULES", repr(modules)).replace("CHECKS", repr(checks))
+        spec = dict(sandbox_spec(course, settings, jobs, os.path.join(tmp, "kernel"), model_dir, jobs),
+                    isolate=settings.sandbox)
         try:
-            subprocess.run(sandbox.command(os.path.join(tmp, "spec.json"), [sys.executable, "-c", code]), cwd=os.path.join(tmp, "work"), capture_output=True,
-                           timeout=600)
+            _, output = sandbox.run_once(spec, [sys.executable, "-c", code], tmp, timeout=600)
         except subprocess.TimeoutExpired:
             raise CourseError("a graded kernel could not even import the course's modules in 10 minutes") from None
-        output = Path(tmp, "log").read_text(errors="replace") if Path(tmp, "log").exists() else ""
     line = next((ln for ln in output.splitlines() if ln.startswith("PREFLIGHT ")), None)
     if line is None:
         raise CourseError("a process started like a graded kernel failed before it could check the course "

@@ -59,6 +59,24 @@ def command(spec_path, argv):
             "--", *argv]
 
 
+def run_once(spec, argv, folder, timeout):
+    """Run ``argv`` to its end in the box ``spec`` describes, its files (root, status, log, a ``work`` folder it
+    starts in) in ``folder``: ``(subprocess.CompletedProcess, the log: what the command printed)``."""
+    path = os.path.join(folder, "spec.json")
+    spec = dict(spec, root=os.path.join(folder, "root"), writable=[], chown=[],
+                status_file=os.path.join(folder, "status"), log_file=os.path.join(folder, "log"))
+    with open(path, "w") as f:
+        json.dump(spec, f)
+    os.makedirs(os.path.join(folder, "work"))
+    done = subprocess.run(command(path, argv), cwd=os.path.join(folder, "work"), capture_output=True, text=True,
+                          errors="replace", timeout=timeout)
+    try:
+        with open(spec["log_file"], errors="replace") as f:
+            return done, f.read()
+    except OSError:
+        return done, ""
+
+
 def _copy_workdir(cwd, work, uid, gid):
     """The working folder: copies of the submission's other files, never the notebooks
     (nbgrader's copy there already holds the hidden tests)."""
