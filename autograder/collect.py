@@ -318,16 +318,12 @@ def _from_student_dir(student_dir, course, known, assignment, name=None):
     label = display_name(student)
     lines = [(f"{label}/{display_name(p.name)}", f"another assignment (graded: {assignment})")
              for p in folders if p.name in known and p not in matched]
-    strays = [p for p in folders if p.name not in known and _has_notebook(p)]
+    strays = [p for p in folders if p.name not in known and _notebooks_in(p)]
     if not matched and (strays or loose):  # a misnamed assignment folder (or none) still gets a row
         subs.append(_stray_folder(student_dir, strays + ([student_dir] if loose else []), course, known, assignment))
     elif not subs and not lines:
         lines.append((label, "a folder with no assignment folder and no notebook inside"))
     return subs, lines
-
-
-def _has_notebook(folder):
-    return any(is_notebook_name(p.name) and _kind(p) == "file" for p in _entries(folder))
 
 
 def _notebooks_in(folder):
@@ -551,22 +547,29 @@ def _mtime(path):
         return 0
 
 
-def _when(ns):
+def _choose(items, standing, label, what):
+    """``(chosen, flag)``: of several ``items`` (ties: the first), the one with the most edited answer cells, then
+    the newest (``standing(item)``: edited cells, modification time or 0 when unreadable); the flag lists them all."""
     import time
 
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ns / 1e9)) if ns else "?"
+    info = {id(item): standing(item) for item in items}
+    ranked = sorted(items, key=lambda item: (-info[id(item)][0], -info[id(item)][1]))
+    described = []
+    for item in ranked:
+        edited, saved = info[id(item)]
+        when = f"saved {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(saved / 1e9))}" if saved else "unreadable"
+        described.append(f"{label(item)} ({max(edited, 0)} answer cells edited, {when})")
+    return ranked[0], (f"{len(items)} {what}: graded {described[0]} over {', '.join(described[1:])}; "
+                       "check which one the student meant")
 
 
 def _pick(name, paths, sub):
-    """Of several notebooks for ``name``: the one with the most edited answer cells, then the newest, then
-    the one under the right name; the row is flagged, listing them all."""
-    info = {p: (edited_answers(read_notebook(p)[0]), _mtime(p)) for p in paths}
-    ranked = sorted(paths, key=lambda p: (-info[p][0], -info[p][1], _stem(p.name) != name, p.name))
-    described = [f"{display_name(p.name)!r} ({max(info[p][0], 0)} answer cells edited, saved {_when(info[p][1])})"
-                 for p in ranked]
-    sub.flags.append(f"{len(paths)} notebooks for {name}.ipynb: graded {described[0]} over "
-                     f"{', '.join(described[1:])}; check which one the student meant")
-    return ranked[0]
+    """Of several notebooks for ``name``: ``_choose``'s, then the one under the right name."""
+    chosen, flag = _choose(sorted(paths, key=lambda p: (_stem(p.name) != name, p.name)),
+                           lambda p: (edited_answers(read_notebook(p)[0]), _mtime(p)),
+                           lambda p: repr(display_name(p.name)), f"notebooks for {name}.ipynb")
+    sub.flags.append(flag)
+    return chosen
 
 
 def _where(sub):
@@ -596,13 +599,9 @@ def _dedupe(found):
         if len(subs) == 1:
             result.append(subs[0])
             continue
-        info = {id(s): _standing(s) for s in subs}
-        ranked = sorted(subs, key=lambda s: (-info[id(s)][0], -info[id(s)][1]))  # stable: folder order last
-        described = [f"{_where(s)} ({max(info[id(s)][0], 0)} answer cells edited"
-                     + (f", saved {_when(info[id(s)][1])})" if info[id(s)][1] else ", unreadable)") for s in ranked]
-        ranked[0].flags.append(f"{len(subs)} submissions for {name}: graded {described[0]} over "
-                               f"{', '.join(described[1:])}; check which one the student meant")
-        result.append(ranked[0])
+        chosen, flag = _choose(subs, _standing, _where, f"submissions for {name}")  # ties: folder order
+        chosen.flags.append(flag)
+        result.append(chosen)
     return result
 
 
