@@ -30,7 +30,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Bool, Dict, Integer, List, Type, Unicode, default
 
 from . import sandbox, verdict
-from .verdict import is_instructor_cell, is_test_cell
+from .verdict import grade_id, is_instructor_cell, is_test_cell
 from .feedback import visible
 
 GUARD_TIMEOUT = 60
@@ -145,10 +145,6 @@ def _error_output(ename, evalue):
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-def _nbgrader(cell):
-    return cell.metadata.get("nbgrader", {})
-
-
 class SafeExecute(Execute):
     sandbox_spec = Dict(help="passed on to SandboxKernelManager").tag(config=True)
     sandbox = Bool(True, help="start kernels through the sandbox launcher").tag(config=True)
@@ -239,7 +235,7 @@ class SafeExecute(Execute):
         return trusted if trusted.needed else None
 
     def _plan(self, cell):
-        return self._trusted.plans.get(_nbgrader(cell).get("grade_id")) if self._trusted and is_test_cell(cell) \
+        return self._trusted.plans.get(grade_id(cell)) if self._trusted and is_test_cell(cell) \
             else None
 
     def _write_events(self):
@@ -249,7 +245,7 @@ class SafeExecute(Execute):
 
     @staticmethod
     def _where(cell, index):
-        gid = _nbgrader(cell).get("grade_id")
+        gid = grade_id(cell)
         return f"cell {index + 1}" + (f" ({gid})" if gid else "")
 
     def _stop_here(self, kind, reason, index):
@@ -260,18 +256,15 @@ class SafeExecute(Execute):
         self._check_assign_resources(resources)
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, self.resources
+        instructor = is_instructor_cell(cell)
+        trusted = self._plan(cell)
+        if self.guard and instructor and not self._stop:
+            self._run_guard(cell, index, "before", fatal=not trusted)
         if self._stop:
             cell.outputs = [_error_output("NotRun", f"not run: {self._stop}")]
             return cell, self.resources
-        instructor = is_instructor_cell(cell)
-        trusted = self._plan(cell)
-        if self.guard and instructor:
-            self._run_guard(cell, index, "before", fatal=not trusted)
-            if self._stop:
-                cell.outputs = [_error_output("NotRun", f"not run: {self._stop}")]
-                return cell, self.resources
         if not trusted and is_test_cell(cell):
-            self._events["verdicts"][_nbgrader(cell)["grade_id"]] = {"how": "kernel"}
+            self._events["verdicts"][grade_id(cell)] = {"how": "kernel"}
         full = cell.source
         if trusted:  # the hidden tests never reach the kernel: only the visible hint runs there
             cell.source = visible(full)
@@ -314,7 +307,7 @@ class SafeExecute(Execute):
         """A test cell that stopped at ``NameError: name 'x' is not defined``: the message says which quiz and
         answer cell, that the answer variable was never defined and what to do (verdict.missing_message). The
         error stays an error, so the score is the same 0; a test decided in the kernel lists the name."""
-        gid = _nbgrader(cell).get("grade_id")
+        gid = grade_id(cell)
         for out in cell.outputs:
             name = verdict.name_error(out.get("evalue", "")) if out.output_type == "error" \
                 and out.get("ename") == "NameError" else None
@@ -417,7 +410,7 @@ class SafeExecute(Execute):
                                   f"{name}'s answer")
 
     def _decide(self, cell, index, calls):
-        gid = _nbgrader(cell)["grade_id"]
+        gid = grade_id(cell)
         names = self._trusted.variables(gid)
 
         def say(both, english):
@@ -470,7 +463,7 @@ class SafeExecute(Execute):
         except Exception:
             alive = run_sync(self.km.is_alive)()
             if alive and not fatal:  # the grader decides this test: a broken guard changes no score
-                self._events["tamper"].append({"cell": index, "grade_id": _nbgrader(cell).get("grade_id"),
+                self._events["tamper"].append({"cell": index, "grade_id": grade_id(cell),
                                                "findings": ["the integrity check could not run (the grade does "
                                                             "not depend on it)"], "more": 0})
                 return
@@ -484,7 +477,7 @@ class SafeExecute(Execute):
             return
         self._guard_seen = True
         if report["findings"]:
-            self._events["tamper"].append({"cell": index, "grade_id": _nbgrader(cell).get("grade_id"),
+            self._events["tamper"].append({"cell": index, "grade_id": grade_id(cell),
                                            "findings": report["findings"], "more": report["more"]})
         self._events["threads"] = max(self._events["threads"], report["threads"])
 

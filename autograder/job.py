@@ -159,7 +159,7 @@ def _inspect_submission(job, course, cells, result):
         nb, _ = read_notebook(path)
         present = {}
         for cell in nb.cells:
-            name = cell.metadata.get("nbgrader", {}).get("grade_id")
+            name = verdict.grade_id(cell)
             if name:
                 present[name] = cell
             if cell.cell_type == "code" and not is_instructor_cell(cell):
@@ -320,7 +320,7 @@ def _outcomes(course, assignment, student):
                     break
                 if output.output_type == "stream" and output.name == "stderr":
                     outcome = "error"
-            outcomes[cell.metadata["nbgrader"]["grade_id"]] = outcome
+            outcomes[verdict.grade_id(cell)] = outcome
     return outcomes
 
 

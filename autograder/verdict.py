@@ -72,6 +72,11 @@ def _meta(cell):
     return meta if isinstance(meta, dict) else {}
 
 
+def grade_id(cell):
+    """The cell's nbgrader grade id, or None."""
+    return _meta(cell).get("grade_id")
+
+
 def is_test_cell(cell):
     """A graded test cell (nbgrader's grade cell that is not an answer)."""
     return cell.cell_type == "code" and bool(is_grade(cell)) and not is_solution(cell)
@@ -491,7 +496,7 @@ class Trusted:
         self.plans = {}
         for cell in source_nb.cells:
             if is_test_cell(cell):
-                self.plans[_meta(cell).get("grade_id")] = plan(cell.source, self.names)
+                self.plans[grade_id(cell)] = plan(cell.source, self.names)
         self._setup = setup_calls(source_nb, self.names)
         self._data_dirs = [d for d in data_dirs if os.path.isdir(d)]
         self._images = None if images is None else {((w, h), digest): path for w, h, digest, path in images}
