@@ -22,7 +22,7 @@ import tempfile
 from . import sandbox
 from .collect import read_notebook
 from .course import PACKAGE_DIR, CourseError, cell_timeout, sandbox_spec
-from .verdict import is_instructor_cell
+from .verdict import is_instructor_cell, parse_code
 
 #: "module:function" checks run in the probe when the module is the course's own (a missing or
 #: damaged course image then stops grading instead of failing every student).
@@ -59,14 +59,8 @@ def instructor_imports(course, assignments):
         for notebook in course.notebooks(assignment):
             nb, _ = read_notebook(course.source / assignment / f"{notebook}.ipynb")
             for cell in nb.cells if nb else []:
-                if not is_instructor_cell(cell):
-                    continue
-                try:
-                    tree = ast.parse("\n".join(line for line in cell.source.splitlines()
-                                               if not line.lstrip().startswith(("%", "!"))))
-                except SyntaxError:
-                    continue
-                for node in ast.walk(tree):
+                tree = parse_code(cell.source) if is_instructor_cell(cell) else None
+                for node in ast.walk(tree) if tree else []:
                     if isinstance(node, ast.Import):
                         names.update(alias.name for alias in node.names)
                     elif isinstance(node, ast.ImportFrom) and node.module and not node.level:

@@ -1,4 +1,5 @@
 """The class's grades: one CSV row per student, and a summary table per quiz."""
+import collections
 import csv
 import io
 import re
@@ -115,9 +116,7 @@ def summary_table(results, pattern, skipped=()):
     lines = ["  ".join(str(x).rjust(w) if i else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths)))
              for row in [header] + rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    statuses = {}
-    for r in results:
-        statuses[r["status"]] = statuses.get(r["status"], 0) + 1
+    statuses = collections.Counter(r["status"] for r in results)
     lines.append("")
     lines.append(f"{len(results)} submissions: " + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())))
     ways = sorted({decided_by(r, pattern) for r in results if r.get("verdicts")})

@@ -91,7 +91,8 @@ def _is_locked(cell):
     return is_instructor_cell(cell) and not is_grade(cell)
 
 
-def _parse(source):
+def parse_code(source):
+    """The cell's syntax tree, its IPython magics and shell lines (``%``, ``!``) left out; None when it is not Python."""
     try:
         return ast.parse("\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))))
     except SyntaxError:
@@ -104,7 +105,7 @@ def aliases(nb):
     for cell in nb.cells:
         if not (_is_locked(cell) or is_test_cell(cell)):
             continue
-        tree = _parse(visible(cell.source))
+        tree = parse_code(visible(cell.source))
         for node in ast.walk(tree) if tree else []:
             if isinstance(node, ast.Import):
                 for a in node.names:
@@ -143,7 +144,7 @@ def plan(source, names):
         return None
     lines = [line for line in hidden if line.strip()]
     indent = min(len(line) - len(line.lstrip()) for line in lines)
-    tree = _parse("\n".join(line[indent:] for line in lines))
+    tree = parse_code("\n".join(line[indent:] for line in lines))
     if tree is None or not tree.body:
         return None
     calls = [_call(node, names) for node in tree.body]
@@ -157,7 +158,7 @@ def setup_calls(nb, names):
     calls = []
     for cell in nb.cells:
         if _is_locked(cell):
-            tree = _parse(cell.source)
+            tree = parse_code(cell.source)
             calls += [c for c in (_call(node, names) for node in (tree.body if tree else [])) if c]
     return calls
 
@@ -206,7 +207,7 @@ def answer_cells(nb):
         meta = _meta(cell)
         if cell.cell_type != "code" or not meta.get("solution") or meta.get("grade"):
             continue
-        tree = _parse(cell.source)
+        tree = parse_code(cell.source)
         for name in _bound_names(tree) if tree else []:
             found.setdefault(name, meta.get("grade_id"))
     return found
