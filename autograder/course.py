@@ -131,14 +131,18 @@ class Course:
             return fingerprint
         log(f"updating the gradebook from source/{assignment} ...")
         with tempfile.TemporaryDirectory(prefix="ag-release-") as release:
-            command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force",
-                       f"--CourseDirectory.release_directory={release}", f"--CourseDirectory.root={self.root}"]
-            done = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise CourseError(f"nbgrader generate_assignment {assignment} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+            self.generate_assignment(assignment, release)
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.write_text(fingerprint)
         return fingerprint
+
+    def generate_assignment(self, assignment, release, *options):
+        """``nbgrader generate_assignment`` into the folder ``release`` (never the committed ``release/``)."""
+        command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", *options,
+                   f"--CourseDirectory.release_directory={release}", f"--CourseDirectory.root={self.root}"]
+        done = subprocess.run(command, cwd=self.root, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CourseError(f"nbgrader generate_assignment {assignment} failed:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
 
 
 def load_config(root):

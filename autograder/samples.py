@@ -12,8 +12,6 @@ helper package, so the instructor's gradebook is never touched), grades the samp
 assignment and prints the class tables.
 """
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -42,11 +40,7 @@ def course_copy(root, dest):
 def released(course, assignment):
     """{notebook name: student version} as ``nbgrader generate_assignment`` makes it (no gradebook)."""
     with tempfile.TemporaryDirectory(prefix="ag-release-") as tmp:
-        command = [sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--no-db", "--force",
-                   f"--CourseDirectory.release_directory={tmp}", f"--CourseDirectory.root={course.root}"]
-        done = subprocess.run(command, cwd=course.root, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"nbgrader generate_assignment failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        course.generate_assignment(assignment, tmp, "--no-db")
         return {p.stem: nbformat.read(p, as_version=4) for p in sorted(Path(tmp, assignment).glob("*.ipynb"))}
 
 
