@@ -309,8 +309,7 @@ def _run_all(todo, env, log):
                 _merge(course, result, job_dir)
             except Exception as error:  # noqa: BLE001 - a bug or an odd file: that row says so, the class goes on
                 result = _failed_result(futures[future], env, "the grader failed on it", error)
-            if job_dir and not os.environ.get("AUTOGRADER_KEEP_JOBS"):
-                shutil.rmtree(job_dir, ignore_errors=True)
+            _discard(job_dir)
             log(_line(count, total, result, settings))
             yield result
     except KeyboardInterrupt:
@@ -321,12 +320,17 @@ def _run_all(todo, env, log):
             _kill(proc)
         pool.shutdown(wait=True, cancel_futures=True)
         for f in futures:  # a job that finished while Ctrl-C was handled is not saved (the next run grades it)
-            if f.done() and not f.cancelled() and f.exception() is None and f.result()[1] \
-                    and not os.environ.get("AUTOGRADER_KEEP_JOBS"):
-                shutil.rmtree(f.result()[1], ignore_errors=True)
+            if f.done() and not f.cancelled() and f.exception() is None:
+                _discard(f.result()[1])
         log(f"interrupted: {count} of {total} graded and saved; run the same command again to grade the rest")
         raise SystemExit(130)
     pool.shutdown(wait=True)
+
+
+def _discard(job_dir):
+    """Remove a job's folder once it is merged or given up (``AUTOGRADER_KEEP_JOBS=1`` keeps them all)."""
+    if job_dir and not os.environ.get("AUTOGRADER_KEEP_JOBS"):
+        shutil.rmtree(job_dir, ignore_errors=True)
 
 
 def _job_env(env):

@@ -188,15 +188,14 @@ def _config(job, course):
     config.CourseDirectory.student_id = job["student"]
     config.Autograde.create_student = True
     config.OverwriteCells.add_missing_cells = True  # a deleted grade cell is put back, not lost
-    executor = SafeExecute
-    default = [Execute] + list(config.Autograde.get("autograde_preprocessors", []))
-    custom = [p for p in default if isinstance(p, type) and issubclass(p, Execute) and p is not Execute]
-    if custom:  # the course has its own Execute subclass: keep its behaviour under ours
-        executor = type("CourseSafeExecute", (SafeExecute, custom[-1]), {})
     from nbgrader.converters import Autograde
 
     steps = list(config.Autograde.get("autograde_preprocessors")
                  or Autograde.class_traits()["autograde_preprocessors"].default())
+    executor = SafeExecute
+    custom = [p for p in steps if isinstance(p, type) and issubclass(p, Execute) and p is not Execute]
+    if custom:  # the course has its own Execute subclass: keep its behaviour under ours
+        executor = type("CourseSafeExecute", (SafeExecute, custom[-1]), {})
     config.Autograde.autograde_preprocessors = [executor if _is_execute(p) else p for p in steps]
     settings = job["settings"]
     config.Execute.timeout = settings["cell_timeout"]
