@@ -1,22 +1,14 @@
 """Find the class's submissions and bring each into nbgrader's ``submitted/<student>/<assignment>/``.
 
-Two layouts are read:
-
-* nbgrader's: ``DIR/<student>/<assignment>/<notebook>.ipynb`` (plus other files, ``timestamp.txt``);
-* an LMS download: ``DIR/<student>.ipynb`` (the assignment is ``--assignment``, the course's only
-  one, or the one whose grade cells the notebook carries).
-
-Every file is read here first, so that an empty file, invalid JSON, something that is not a
-notebook or a notebook over ``MAX_NOTEBOOK_MB`` becomes a row with a reason instead of a crash or
-an hour of grading later. A notebook under another name than the assignment's is renamed when there
-is no doubt which one it is (``.ipynb`` in any case); of two notebooks for one quiz (or one student
-in both layouts) the one with edited answer cells, else the newest, is graded and the row flagged.
-
-Student names are kept exactly as the folder or file carries them (Hangul, spaces, dots, long
-names): that is the CSV's ``student`` column. nbgrader gets a safe, unique id for its folders and
-gradebook (``student_id``); the copy made under that id in the course's own ``submitted/`` is marked
-(``COPY_MARK``), so grading that folder again never counts it as another student. Every entry of the submissions folder becomes a row or a line in
-``Found.skipped`` saying why it was not graded; FIFOs, devices and sockets are never opened.
+Two layouts are read: nbgrader's, ``DIR/<student>/<assignment>/<notebook>.ipynb`` (plus other files,
+``timestamp.txt``), and an LMS download, ``DIR/<student>.ipynb`` (the assignment is ``--assignment``, the course's only
+one, or the one whose grade cells the notebook carries). Every file is read here first (``read_notebook``, where a
+submission's text enters the grader), so an unreadable one becomes a row with a reason, not a crash or an hour of
+grading later; misnamed notebooks, two notebooks for one quiz and one student in both layouts are settled here
+(autograder/README.md, *How it works*). Student names are kept exactly as submitted (the CSV's ``student``);
+nbgrader gets a safe, unique ``student_id``, and the copy made under it in the course's own ``submitted/`` is marked
+(``COPY_MARK``), so grading that folder again never counts it as another student. Every entry of the folder becomes
+a row or a line in ``Found.skipped``; FIFOs, devices and sockets are never opened.
 """
 import dataclasses
 import hashlib

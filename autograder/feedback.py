@@ -1,25 +1,12 @@
 """Feedback a student may read: which tests failed and their points, never the hidden tests' source.
 
-nbgrader's feedback shows the autograded notebook, where OverwriteCells put the hidden tests back,
-and their tracebacks quote the failing hidden line (nbgrader #917, #1363). Here:
-
-* ``secret_lines`` collects the hidden tests' lines from the gradebook (minus lines that also
-  appear outside hidden regions, such as ``import numpy as np``);
-* ``HideHiddenTests`` (a preprocessor placed before nbgrader's ``GetGrades``) replaces each hidden
-  region by one comment naming the test cell, its points and its verdict, reduces the outputs of
-  hidden-test cells to ``Error: message``, and removes any output line of any cell that quotes a
-  secret line (a notebook can print a cell's source through IPython's history or hooks);
-* ``find_leaks`` checks the rendered HTML's text once more; ``job.py`` swaps in a scores-only page
-  if it ever finds something.
-
-Nothing a student wrote runs in the page (issue 32): whoever opens feedback (the student, a TA, the
-instructor) must not run the student's code. The student's HTML outputs and every markdown cell, once
-rendered, go through ``sanitise`` (nh3, the Rust ``ammonia`` sanitiser: no script, event handler,
-``javascript:`` link, ``<style>``, ``style``, ``class`` or ``id``, so student content can neither run nor
-restyle, hide or imitate the grader's score heading and verdicts); outputs of any other kind than text,
-PNG, JPEG, LaTeX and Markdown (SVG, JavaScript, widgets) are dropped; ``harden`` then removes every
-``<script>`` of the finished page (the template's own MathJax loader too) and puts a Content-Security-Policy
-first in its head that forbids scripts, outside requests, frames, forms and ``<base>``.
+nbgrader's feedback shows the autograded notebook, where OverwriteCells put the hidden tests back, and their
+tracebacks quote the failing hidden line (nbgrader #917, #1363). ``HideHiddenTests`` (a preprocessor before
+nbgrader's ``GetGrades``) replaces each hidden region by the test's verdict and removes every output line that
+quotes one of the ``secret_lines``; ``find_leaks`` checks the rendered page once more (``job.py`` swaps in a
+scores-only page if it finds one). Nothing a student wrote runs in the page (issue 32): ``sanitise`` (nh3) makes the
+student's HTML and rendered Markdown inert, ``harden`` removes every ``<script>`` and puts a Content-Security-Policy
+first in the head. autograder/README.md, *Feedback without hidden tests*, says what each step keeps out.
 """
 import copy
 import html

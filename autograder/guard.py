@@ -1,23 +1,12 @@
 """Undo and report a notebook's monkeypatching before each test cell (IPython extension, in every graded kernel).
 
-Loaded before the student's code, it keeps references to what the tests rely on and, before each graded test cell, puts back what
-the student's code replaced, reporting each repair:
-
-* the builtins (``print``, ``len``, ``isinstance``, ...) and ``__builtins__`` of the notebook;
-* every function, class and module attribute of the modules loaded at start (numpy, torch, math,
-  ...), also inside their private modules (``np.allclose`` calls ``numpy._core.numeric.isclose``),
-  their ``sys.modules`` entries, and the methods of ``torch.Tensor``;
-* ``sys`` hooks (trace, profile, display, except, stdout/stderr);
-* IPython's execution machinery: input and AST transformers, event callbacks and display
-  printers defined in the notebook, custom exception handlers, methods replaced on the shell or
-  the kernel or their classes;
-* names that the instructor's cells bound to modules, functions or classes (``np``, a helper),
-  when the student's cells rebound them (``np = FakeNumpy()``).
-
-The grader calls ``check(nonce, mode)`` through an execute request's ``user_expressions``; the reply
-must echo the nonce, so a kernel whose execution machinery no longer runs our code is noticed.
-This is defence in depth against the usual tricks, not a proof: code written to defeat this very
-module, in the same process, can do so (see autograder/README.md).
+Loaded before the student's code, it keeps references to what the tests rely on (builtins, the modules loaded at
+start and their private modules, ``torch.Tensor``'s methods, ``sys`` hooks, IPython's execution machinery, names
+the instructor's cells bound) and puts back what the student's code replaced, reporting each repair
+(autograder/README.md, *The guard*, lists it all). The grader calls ``check(nonce, mode)`` through an execute
+request's ``user_expressions``; the reply must echo the nonce, so a kernel whose execution machinery no longer runs
+this code is noticed. Defence in depth against the usual tricks, not a proof: code written to defeat this very
+module, in the same process, can do so.
 """
 import json
 import sys

@@ -1,28 +1,14 @@
 """Put a submitted notebook back in a shape nbgrader can grade, before nbgrader sees it.
 
-nbgrader's autograde fails on the whole notebook (and so scores every answer 0) when an editor
-stripped the cells' nbgrader metadata, when an answer cell was deleted together with its test
-(``add_missing_cells`` then raises ``KeyError``), when a cell carries a grade id the assignment does
-not have, or when ``timestamp.txt`` cannot be parsed. Here, on the job's own copy:
-
-* cells with broken, unknown or duplicated nbgrader metadata become ordinary cells;
-* a cell whose nbgrader settings were edited (points raised, ``locked`` removed, a test cell marked
-  as a solution, an answer cell as a test, the schema version) gets the source's settings back:
-  nbgrader resets the points itself but fails on the whole notebook for the others;
-* cells whose metadata was stripped get it back: read-only and test cells by their content, answer
-  cells by their place between the read-only cells around them;
-* read-only and test cells that are still missing are put back from the source, right after the
-  cell that comes before them in the source;
-* an unreadable ``timestamp.txt`` is left out (graded without a submission time);
-* text that is not valid Unicode (a lone surrogate such as half an emoji, ``"\\ud83d"`` in the
-  JSON) becomes U+FFFD (�): nbgrader could not write the notebook otherwise.
-* (``make_valid``) what the notebook format's schema refuses, and nbgrader with it (a ``tags``
-  string instead of a list, an ``authors`` string, an odd cell id, a v3 ``heading`` cell): a notebook
-  metadata field takes the source's value or is left out; a cell is rebuilt from its type, source and
-  nbgrader metadata.
-
-Each change is a note on the student's row. Nothing here gives or takes points: the answers that
-are there are graded, a deleted answer's test fails.
+nbgrader's autograde fails on the whole notebook (and so scores every answer 0) when an editor stripped the cells'
+nbgrader metadata, when an answer cell was deleted with its test (``add_missing_cells`` raises ``KeyError``), when a
+cell carries a grade id the assignment does not have or edited nbgrader settings, when ``timestamp.txt`` cannot be
+parsed, or when the notebook is not valid in its format. On the job's own copy, ``repair`` gives cells with broken,
+unknown or repeated metadata none, puts back edited settings and stripped metadata (read-only and test cells by
+their content, answer cells by their place) and deleted read-only and test cells; ``make_valid`` rebuilds what the
+format's schema refuses; ``check_timestamp`` says whether nbgrader can read ``timestamp.txt``; lone surrogates become
+U+FFFD. Each change is a note on the student's row (autograder/README.md lists them). Nothing here gives or takes
+points: the answers that are there are graded, a deleted answer's test fails.
 """
 import copy
 import difflib

@@ -2,22 +2,15 @@
 
     python -m autograder.sandbox SPEC.json -- KERNEL ARGV...     (``command()`` builds this line)
 
-Jupyter starts this *launcher* instead of the kernel (see ``execute.SandboxKernelManager``). It stages
-copies of the submission's non-notebook files, then runs one chain of exec'd tools:
-
-* ``unshare --ipc`` (util-linux) and a line of ``sh``: a System V IPC namespace of the kernel's own, with
-  the limits of ``IPC_SYSCTLS`` (bubblewrap mounts ``/proc/sys`` read-only, so they are set before it);
-* ``bwrap`` (Debian's ``bubblewrap``): new mount, PID, network and UTS namespaces; a root holding only the
-  allowed paths (read-only), the kernel's connection folder, a fresh ``/tmp``, ``/dev`` and ``/proc``, and
-  a working folder on a tmpfs; ``--die-with-parent``: the launcher gone, so is everything inside;
-* a line of ``sh``, still root inside the box: the staged files into the working folder, a home in ``/tmp``;
-* ``setpriv`` (util-linux): an unprivileged uid, no groups, no capabilities, ``no_new_privs``;
-* ``prlimit`` (util-linux): address space, CPU seconds, processes, file size, open files; then the kernel.
-
-The launcher copies at most 64 KiB of the kernel's own stdout/stderr into the log file, records how the
-kernel ended in the status file, and dies with the process that started it (``setpriv --pdeathsig``
-in ``command()``). ``isolate: false`` in the spec keeps only the limits, the clean environment and the
-kernel's death with the launcher (for machines where namespaces are not available).
+Jupyter starts this *launcher* instead of the kernel (``execute.SandboxKernelManager``). It stages copies of the
+submission's non-notebook files, then execs one chain of tools (``_isolated``): ``unshare --ipc`` and a line of ``sh``
+(an IPC namespace with the limits of ``IPC_SYSCTLS``, set before bwrap mounts ``/proc/sys`` read-only); ``bwrap``
+(mount, PID, network and UTS namespaces, a root of only the allowed paths, ``--die-with-parent``); a line of ``sh``,
+still root in the box (the staged files into the working folder, a home in ``/tmp``); ``setpriv`` (an unprivileged
+uid, no groups or capabilities, ``no_new_privs``); ``prlimit`` (the rlimits); then the kernel. The launcher keeps at
+most 64 KiB of the kernel's own output in the log, records how it ended in the status file, and dies with the process
+that started it (``setpriv --pdeathsig``). ``isolate: false`` keeps only the limits, the clean environment and that
+death (where namespaces are not available). autograder/README.md, *The sandbox*, says what the kernel sees.
 """
 import json
 import os
