@@ -1,17 +1,12 @@
 """Which edition of a quiz a submission is, and grading it against that edition's own source.
 
-A quiz has two editions with the same cells, grade ids, points and hidden tests: the Korean one,
-``source/<quiz>/<quiz>.ipynb`` (nbgrader's assignment, whose cells the gradebook holds), and the English one,
-``source/<quiz>/en/<quiz>.ipynb``, whose prose, comments and visible-test messages are English and whose setup
-cell says ``grading.setup(<quiz>, "en")`` (released as ``release/<quiz>/en/<quiz>.ipynb``). Its notebook
-metadata says ``"clipcourse": {"language": "en"}``; a notebook whose metadata an editor stripped is the English
-edition when more of its read-only cells are the English edition's word for word than the Korean one's.
-
-A job grading the English edition repairs it against the English source, lets nbgrader put back the English
-read-only and test cells (the gradebook copy of that one job takes the English cells, as nbgrader's
-``generate_assignment`` would have saved them), and lets the grader's verdict read the English source: the
-student reads English, and every edited read-only cell is restored and noted as in the Korean edition. Both
-editions run the same hidden tests (``tests/test_quiz_editions.py`` holds them equal), so the score is the same.
+A quiz has a Korean edition, ``source/<quiz>/<quiz>.ipynb`` (nbgrader's assignment, whose cells the gradebook holds),
+and an English one, ``source/<quiz>/en/<quiz>.ipynb``: the same cells, grade ids, points and hidden tests, English
+prose and messages. A notebook is the English edition when its metadata says ``"clipcourse": {"language": "en"}``
+or, that stripped, when more of its read-only cells are the English edition's word for word. A job grading it repairs
+it against the English source, gives its own gradebook copy the English cells (``use_in_gradebook``, as nbgrader's
+``generate_assignment`` would have saved them) and lets the verdict read the English source; both editions run the
+same hidden tests (``tests/test_quiz_editions.py``), so the score is the same (autograder/README.md, *Two editions*).
 """
 import copy
 from pathlib import Path
