@@ -14,13 +14,13 @@
 Everything runs offline on the model the course's picker chooses, in ``build/bench/`` (a separate
 course folder). Results are printed and written to ``build/bench/bench.json``.
 """
-import contextlib
 import json
 import os
 import shutil
 import statistics
 import time
 from pathlib import Path
+from unittest import mock
 
 import nbformat
 
@@ -28,20 +28,10 @@ from .course import Course, Settings, threads_per_kernel
 from .samples import course_copy
 
 
-@contextlib.contextmanager
 def environ(values):
     """``os.environ`` with ``values`` set (empty ones left out) inside the block, then as it was
     (``bench/ratios.py`` grades with it too)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return mock.patch.dict(os.environ, {k: v for k, v in values.items() if v})
 
 
 def plain_run_seconds(course, assignment, model_dir, reference_dir, repeats=3):
