@@ -11,6 +11,7 @@ cell, what happened (timeouts, a dead kernel, tampering) and where the files are
 """
 import json
 import logging
+import logging.handlers
 import os
 import re
 import shutil
@@ -219,17 +220,6 @@ def _is_execute(step):
     return isinstance(step, type) and issubclass(step, Execute)
 
 
-class _Errors(logging.Handler):
-    """Keeps the error messages nbgrader logs (its tracebacks), to name the real cause of a failure."""
-
-    def __init__(self):
-        super().__init__(logging.ERROR)
-        self.messages = []
-
-    def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(?::\s.*)?$")
 
 
@@ -260,13 +250,14 @@ def _autograde(config, course, assignment, student):
     coursedir = CourseDirectory(config=config)
     converter = Autograde(coursedir=coursedir, config=config)
     converter.force = True
-    errors = _Errors()
+    errors = logging.handlers.BufferingHandler(capacity=10 ** 6)  # nbgrader's logged tracebacks: the real cause
+    errors.setLevel(logging.ERROR)
     logging.getLogger().addHandler(errors)
     converter.log.addHandler(errors)
     try:
         converter.start()
     except Exception as error:  # NbGraderException and friends: the cause is in the logged traceback
-        cause = failure_cause(errors.messages) or str(error)
+        cause = failure_cause([record.getMessage() for record in errors.buffer]) or str(error)
         return f"nbgrader autograde failed: {cause}"
     finally:
         logging.getLogger().removeHandler(errors)
