@@ -321,6 +321,14 @@ def sandbox_spec(course, settings, slot, job_dir, model_dir, jobs):
     }
 
 
+def read_json(path):
+    """The JSON in the file ``path``, or None when it cannot be read or is not JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def json_bytes(data, indent=None):
     """``data`` as JSON, never an error: readable UTF-8 when the text can be UTF-8; text with lone surrogates (a
     file name that is not UTF-8, read with ``surrogateescape``; a broken emoji in a notebook) as ``\\u`` escapes,

@@ -39,8 +39,9 @@ def use_course_delimiters(config):
     SOLUTION = (solutions.begin_solution_delimeter, solutions.end_solution_delimeter)
 
 
-def _norm(text):
-    return _SPACES.sub(" ", text).strip()
+def normalise(text):
+    """``text`` with each run of whitespace one space, none at the ends (None: "")."""
+    return _SPACES.sub(" ", text or "").strip()
 
 
 def split_hidden(source, delimiters=None):
@@ -70,8 +71,8 @@ def secret_lines(sources):
     hidden, visible = set(), set()
     for source in sources:
         shown, secret = split_hidden(source)
-        hidden.update(_norm(line) for line in secret)
-        visible.update(_norm(line) for line in shown)
+        hidden.update(normalise(line) for line in secret)
+        visible.update(normalise(line) for line in shown)
     return sorted(s for s in hidden - visible if len(s) >= MIN_SECRET)
 
 
@@ -237,7 +238,7 @@ class HideHiddenTests(Preprocessor):
 def html_text(page):
     """The readable text of an HTML page (tags dropped, entities decoded, whitespace collapsed)."""
     page = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", page)
-    return _norm(html.unescape(re.sub(r"<[^>]+>", " ", page).replace("\u200b", "")))
+    return normalise(html.unescape(re.sub(r"<[^>]+>", " ", page).replace("\u200b", "")))
 
 
 def find_leaks(page, secrets):

@@ -27,7 +27,7 @@ from . import collect, forkserver, gradebook, modelcheck, preflight, report, san
 import filelock
 
 from .course import (PACKAGE_DIR, Course, CourseError, Settings, cell_timeout, course_paths, jobs_for, resolve_model,
-                     sandbox_spec, unreadable_files, write_json, write_text)
+                     read_json, sandbox_spec, unreadable_files, write_json, write_text)
 
 SLACK_S = 300  # on top of the notebook budget: kernel start, nbgrader, feedback
 # What every job process imports (job.py's own imports, and what it imports later: nbgrader's converters and
@@ -105,7 +105,7 @@ def _grade_class(submissions, course, assignment, settings, log):
 
     results, todo = {}, []
     for sub in subs:
-        previous = _load_result(course, sub)
+        previous = read_json(_result_path(course, sub.assignment, sub.student))
         if (previous and not settings.force and previous["status"] != "error"
                 and previous.get("digest") == sub.digest
                 and previous.get("name", sub.name) == sub.name
@@ -235,13 +235,6 @@ def _probe_secret(course):
 
 def _result_path(course, assignment, student):
     return course.state_dir(assignment) / "results" / f"{student}.json"
-
-
-def _load_result(course, sub):
-    try:
-        return json.loads(_result_path(course, sub.assignment, sub.student).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 # ---- running the jobs ---------------------------------------------------------------------------------

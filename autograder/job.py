@@ -27,7 +27,7 @@ sys.modules.setdefault("rfc3987_syntax", None)
 from . import feedback as fb  # noqa: E402
 from . import edition, repair, verdict  # noqa: E402
 from .collect import read_notebook  # noqa: E402
-from .course import job_memory_mb, json_bytes, load_config, write_json  # noqa: E402
+from .course import job_memory_mb, json_bytes, load_config, read_json, write_json  # noqa: E402
 from .verdict import is_instructor_cell, is_test_cell  # noqa: E402
 
 # Code a student rarely needs and a cheat often does: flagged for a human, never scored.
@@ -65,7 +65,7 @@ def run(job):
         t0 = time.monotonic()
         error = _autograde(config, course, assignment, student)
         result["timing"]["autograde"] = round(time.monotonic() - t0, 2)
-        events = _read_json(root / "events.json") or {}
+        events = read_json(root / "events.json") or {}
         result["timing"]["notebook"] = events.get("run_seconds")
         result["events"] = events
         result["grades"] = _grades(course, assignment, student, result, job.get("course_id", "default_course"))
@@ -385,13 +385,6 @@ def _missing_notes(verdicts):
             readers.setdefault(item["name"], []).append(gid)
             cells.setdefault(item["name"], item.get("cell"))
     return [verdict.missing_note(name, gids, cells[name]) for name, gids in readers.items()]
-
-
-def _read_json(path):
-    try:
-        return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def cap_memory(megabytes):

@@ -19,7 +19,6 @@ from nbgrader.utils import is_locked
 
 from . import feedback as fb
 
-_SPACES = re.compile(r"\s+")
 #: Characters of a cell compared when an answer cell is found by its place (difflib's time grows faster than
 #: the text: three 1 MB cells between two read-only cells took 18 s, a notebook of such cells many minutes).
 COMPARED = 20_000
@@ -28,10 +27,6 @@ COMPARED = 20_000
 def _meta(cell):
     meta = cell.get("metadata", {}).get("nbgrader")
     return meta if isinstance(meta, dict) else None
-
-
-def _norm(text):
-    return _SPACES.sub(" ", text or "").strip()
 
 
 def repair(nb, source_nb):
@@ -73,8 +68,8 @@ def repair(nb, source_nb):
     for gid, src in wanted.items():
         if gid in present or not is_locked(src):
             continue
-        texts = {_norm(src.source), _norm(fb.visible(src.source))}
-        match = next((c for c in free if c.cell_type == src.cell_type and _norm(c.source) in texts), None)
+        texts = {fb.normalise(src.source), fb.normalise(fb.visible(src.source))}
+        match = next((c for c in free if c.cell_type == src.cell_type and fb.normalise(c.source) in texts), None)
         if match is not None:
             match.metadata["nbgrader"] = copy.deepcopy(dict(_meta(src)))
             present[gid] = match
