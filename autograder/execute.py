@@ -1,17 +1,12 @@
 """nbgrader's Execute step, made safe for a class: boxed kernel, guard, caps, and no lost grades.
 
-``SafeExecute`` replaces nbgrader's ``Execute`` in the autograde pipeline (``job.py`` sets that up):
-
-* the kernel starts through ``sandbox.py`` (``SandboxKernelManager``: unix-socket transport, so it
-  works with no network at all);
-* before every instructor cell (locked or graded test) the guard (``guard.py``) repairs and
-  reports monkeypatching; if it cannot run, the kernel's machinery was subverted and grading stops;
-* each cell's output is capped while it arrives (50 MB of printing never reaches memory);
-* the whole notebook has a time budget on top of nbgrader's per-cell timeout;
-* when the kernel dies, does not stop after the time limit, runs out of memory or the budget ends,
-  the cells not run get an error output that says why, so the test cells after it score 0 and
-  those before keep their points: nbgrader then saves the grades instead of dropping the
-  submission (nbgrader #1033).
+``SafeExecute`` replaces nbgrader's ``Execute`` in the autograde pipeline (``job.py`` sets that up): the kernel starts
+through ``sandbox.py``, over unix sockets (``SandboxKernelManager``); the guard (``guard.py``) repairs and reports
+monkeypatching before every instructor cell, and grading stops if it cannot run where the kernel decides the test;
+a test cell the grader decides sends only its visible part to the kernel (``verdict.py``); each cell's output is
+capped as it arrives; the notebook has a time budget on top of nbgrader's per-cell timeout. When the kernel dies,
+does not stop, runs out of memory or the budget ends, the cells not run get an error output that says why, so the
+test cells before keep their points and nbgrader saves the grades instead of dropping the submission (#1033).
 """
 import ast
 import json

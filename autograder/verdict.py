@@ -1,30 +1,14 @@
 """The trusted verdict: test cells scored in the grader's process, on plain data the kernel hands over.
 
-Course code decides, never code running inside the student's kernel.
-
-A hidden-test region written as calls of the course's check functions on notebook variables,
-
-    ### BEGIN HIDDEN TESTS
-    grading.check_quiz4(image_embeddings, image_filenames)
-    ### END HIDDEN TESTS
-
-(``grading`` bound by an instructor cell, e.g. ``from clipcourse import grading``; arguments are
-variable names or literals) is decided here:
-
-1. the kernel runs only the cell's visible part (the hint the student sees); the hidden code is
-   never sent to it;
-2. the grader asks the kernel for the named variables as plain data (``values.py``: JSON, arrays as
-   base64 bytes of a fixed numeric dtype, images as size and pixel hash; at most 32 MB) and decodes
-   them strictly — nothing from the kernel is ever unpickled or evaluated;
-3. the check functions run here, in the grader, after the course's own set-up call (the one the
-   notebook's read-only setup cell makes, e.g. ``grading.setup("quiz_search")``), so references are
-   computed by trusted code; a function argument (quiz 6) becomes a stand-in that asks the kernel to
-   call the student's function on the inputs the check picks and reads back the answer as data;
-4. missing or malformed values fail the test with the reason; the test cell's output gets the
-   verdict, so nbgrader records it as the score.
-
-Any other hidden-test code (arbitrary asserts) is run in the kernel as nbgrader does; the CSV says
-which test cells were decided where.
+A test cell whose hidden-test region is calls of the course's checks on notebook variables or literals, such as
+``grading.check_quiz4(image_embeddings, image_filenames)`` (``grading`` bound by an instructor cell), is decided
+here: the kernel runs only the cell's visible part (the hidden code is never sent to it); the grader asks it for the
+named variables as plain data (``values.py``), decodes them strictly (``Decoder``: nothing unpickled or evaluated,
+every size checked before anything is allocated) and runs the checks in this process, after the course's own set-up
+call, so references come from trusted code; a function argument (quizzes 6 and 8) becomes a stand-in that has the
+kernel call the student's function on the check's inputs. Missing or malformed values fail the test with the reason;
+the verdict goes into the cell's output, so nbgrader records it. Any other hidden-test code runs in the kernel, as in
+nbgrader; the CSV's ``decided_by`` says which (autograder/README.md, *Who decides a grade*).
 """
 import ast
 import base64
