@@ -1,14 +1,10 @@
 """Grading processes forked from one that has already imported what every job needs.
 
-Each submission is graded in its own process (``python -m autograder.job``), so that a crash or a
-hung job touches nothing else. Started fresh, every such process spends about a second of CPU
-importing nbgrader, nbconvert and Jupyter's client, and the trusted verdict another second importing
-torch: for a class of 300 students and 4 quizzes, 40 minutes of CPU spent importing the same
-modules again. The fork server imports them once per class; each job is then a fork of it, still
-its own process with its own memory, in its own session (``killpg`` ends it with everything it
-started), with exactly the environment, working folder and output file it would have had, running
-the module as ``python -m`` would (``runpy``, ``__name__ == "__main__"``, ``sys.path[0]`` its
-working folder). Nothing of a submission is ever seen by the server: it only forks.
+A job process started fresh spends about two CPU seconds importing nbgrader, nbconvert, Jupyter's client and torch;
+the fork server imports them once per class. Each job is a fork of it, still its own process with its own memory,
+in its own session (``killpg`` ends it with everything it started), with exactly the environment, working folder
+and output file it would have had, running the module as ``python -m`` would (``runpy``, ``__name__ ==
+"__main__"``, ``sys.path[0]`` its working folder). Nothing of a submission is ever seen by the server: it only forks.
 
     server = ForkServer(env, preload=("autograder.job", "torch", "autograder.feedback:warm_up"))  # starts
     server.ready()                  # True once it has

@@ -1,14 +1,10 @@
 """Which CLIP model answered each submission, and is it the one that graded it?
 
-Every quiz notebook's setup cell prints one line, ``model: <label>`` (``clipcourse.reference.model_label``):
-a Hugging Face id such as ``openai/clip-vit-base-patch32``, or a folder's name (or the hub id of a
-Hugging Face cache snapshot) followed by ``sha256:`` and the start of a digest of the model's files;
-``model: none`` for a quiz that uses no model. The submitted notebook keeps that line from the
-student's own run; the autograded notebook has the grading kernel's. Two lines name the same model
-when both digests are given and equal, or, when one side has no digest (a hub id), when the names are
-equal. A student whose quiz 2 and 7 texts were found under the real CLIP at home may miss under the
-course's offline CLIP, so the class grader flags such submissions: regrade them with the students'
-model (``CLIP_MODEL=openai/clip-vit-base-patch32 make grade``, autograder/README.md).
+Every quiz notebook's setup cell prints ``model: <label>`` (``clipcourse.reference.model_label``): a Hugging Face id,
+or a folder's name (or a cache snapshot's hub id) followed by ``sha256:`` and the start of a digest of the model's
+files; ``model: none`` for a quiz without a model. The submitted notebook keeps the student's line, the autograded
+one the grading kernel's. Two lines name the same model when both digests are given and equal, or, when one side has
+none, when the names are equal. A mismatch is flagged (autograder/README.md, *Which model answered*).
 """
 from pathlib import Path
 
