@@ -63,10 +63,13 @@ def one_run(course):
     try:
         lock.acquire()
     except filelock.Timeout:
-        try:
-            who = holder.read_text(encoding="utf-8").strip()
-        except OSError:
-            who = "another process"
+        who = "another process"
+        for _ in range(20):   # the holder writes its name just after it takes the lock: give it 2 s to appear
+            try:
+                who = holder.read_text(encoding="utf-8").strip() or who
+                break
+            except OSError:
+                time.sleep(0.1)
         raise CourseError(f"another grading run is working on {course.root} ({who}): nothing was changed; wait for it "
                           "to end (or stop it) and run the command again; what it finished is kept") from None
     try:
@@ -74,6 +77,7 @@ def one_run(course):
                            f"{' '.join(sys.argv)[:200]}\n")
         yield
     finally:
+        holder.unlink(missing_ok=True)   # never names a run that has ended
         lock.release()
 
 
