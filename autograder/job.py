@@ -92,6 +92,7 @@ def _build_course(job, course, languages=None):
     assignment, student = job["assignment"], job["student"]
     notes = []
     course.mkdir(parents=True, exist_ok=True)
+    os.chmod(course, 0o700)   # its gradebook and notebooks hold the hidden tests: no other user of the machine reads them
     shutil.copy(job["gradebook"], course / "gradebook.db")
     source = Path(job["source"])
     shutil.copytree(source, course / "source" / assignment,
