@@ -26,7 +26,7 @@ echo "other-transformers: $("$PY" -c 'import transformers, torch; print("transfo
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PATH="$PWD/$VENV/bin:$PATH"
 
 # 1. the course CLIP's embeddings and token ids equal the committed fixture (the pinned major passes the same test)
-# 2. every source/ quiz solution passes nbgrader validate (quiz_topk and quiz_guess xfail only where the model
+# 2. every source/ quiz solution, both editions, passes nbgrader validate (quiz_topk and quiz_guess xfail only where the model
 #    cannot reach their targets, as under make test)
 "$PY" -m pytest -q -p no:cacheprovider tests/test_embedding_fixture.py \
     "tests/test_quizzes_nbgrader.py::test_validate_passes_the_source_solution"
