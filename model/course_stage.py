@@ -62,6 +62,20 @@ def load(size):
     return (*course_pictures(size, captions), captions)
 
 
+ARTICLES = ("a ", "an ", "the ")
+
+
+def plain_wording(caption, rng, p):
+    """The caption as a student might type it, with probability ``p`` for each change: without its final period, without
+    its leading article. The text tower then ties a picture to its words, not to one caption's punctuation."""
+    if caption.endswith(".") and rng.random() < p:
+        caption = caption[:-1]
+    lead = next((a for a in ARTICLES if caption.lower().startswith(a)), None)
+    if lead and rng.random() < p:
+        caption = caption[len(lead):]
+    return caption
+
+
 def batch_rows(files, categories, rng, size=48, whole=3):
     """Rows of one course batch: the dogs and the cat, ``whole`` random gallery categories entire, random others."""
     always = [i for i, f in enumerate(files) if not f.startswith("gallery/")]
@@ -140,8 +154,8 @@ def train_course(model, data, course, args, log):
     for step in range(1, steps + 1):
         pics = batch_rows(files, cats, rng, args.course_batch)
         rows = np.repeat(pics, args.course_captions)
-        texts = [c for i in pics for c in rng.choice(train_caps[i], size=args.course_captions,
-                                                      replace=len(train_caps[i]) < args.course_captions)]
+        texts = [plain_wording(c, rng, args.course_vary) for i in pics for c in rng.choice(
+            train_caps[i], size=args.course_captions, replace=len(train_caps[i]) < args.course_captions)]
         ids, mask = train.tokenize(tok, texts)
         x = train.augment(train.to_pixels(px[rows]), gen)
         img = F.normalize(features(model.get_image_features(pixel_values=x)), dim=-1)

@@ -598,6 +598,8 @@ def parse_args(argv=None):
     ap.add_argument("--course-mix", type=float, nargs="*", default=[0.6, 0.75, 0.9],
                     help="shares of the course stage's change tried as weight-space mixes with the general model")
     ap.add_argument("--course-captions", type=int, default=3, help="captions of each course picture per step")
+    ap.add_argument("--course-vary", type=float, default=0.0,
+                    help="chance of each plain-wording change to a training caption (no final period, no leading article)")
     ap.add_argument("--w-keep", type=float, default=8.0,
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
     ap.add_argument("--course-eval-every", type=int, default=None, help="default 50, --smoke 2")
@@ -618,7 +620,7 @@ def parse_args(argv=None):
 
 
 GENERAL_ONLY = {"out", "general", "course_steps", "course_lr", "course_batch", "replay_batch", "w_course",
-                "w_keep", "course_mix", "course_captions",
+                "w_keep", "course_mix", "course_captions", "course_vary",
                 "course_eval_every", "quiet", "threads", "eval_every"}
 
 
