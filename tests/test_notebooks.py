@@ -8,6 +8,7 @@ checks then read its outputs. The time budget (01-03 together <= 3 min on 2 core
 import os
 import re
 import subprocess
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -137,13 +138,17 @@ def test_execute_leaves_no_kernel_running(tmp_path, fails):
     assert kernel_pid not in _running_children() and not left, f"kernel {kernel_pid} left running; children: {left}"
 
 
-_executed = {}
+_executed, _scratch = {}, {}
 
 
 def executed(key):
-    """The lecture notebook run top to bottom (once per session); a failing cell fails the caller."""
+    """The lecture notebook run top to bottom (once per session), with a temp folder of its own (TMPDIR, which the
+    kernel inherits); a failing cell fails the caller."""
     if key not in _executed:
-        _executed[key] = execute(NOTEBOOKS / LECTURES[key])
+        _scratch[key] = Path(tempfile.mkdtemp(prefix=f"lecture{key}-"))
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("TMPDIR", str(_scratch[key]))
+            _executed[key] = execute(NOTEBOOKS / LECTURES[key])
     return _executed[key]
 
 
@@ -180,6 +185,14 @@ def test_lecture_notebook_runs_top_to_bottom(key):
     nb = executed(key)
     assert all(cell.execution_count is not None for cell in code_cells(nb))
     assert "CLIP model:" in all_text(nb), "the notebook must say which CLIP model runs (choose_model)"
+
+
+@pytest.mark.parametrize("key", sorted(LECTURES))
+def test_lecture_notebook_leaves_nothing_in_the_temp_folder(key):
+    """A learner runs the notebooks again and again: their scratch folders (notebook 05's caches) go with the kernel."""
+    executed(key)
+    left = sorted(p.name for p in _scratch[key].iterdir() if not p.name.startswith("torchinductor_"))  # torch's cache
+    assert not left, f"{LECTURES[key]} left {left} in the temp folder"
 
 
 @pytest.mark.parametrize("key", sorted(LECTURES))
