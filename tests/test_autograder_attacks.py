@@ -399,9 +399,11 @@ def test_a_grader_killed_outright_without_a_fork_server_leaves_no_job_running(tm
     nbformat.write(insert(solution, f"import os, time\nopen({str(pids)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)",
                           after="q1_test"), tmp_path / "subs" / "sleeper" / TINY / f"{TINY}.ipynb")
     root = Path(__file__).resolve().parents[1]
+    scratch = tmp_path / "tmp"   # the killed grader cannot remove its job folder: it lands here, which pytest removes
+    scratch.mkdir()
     grader = subprocess.Popen([sys.executable, "-m", "autograder", "grade", str(tmp_path / "subs"), "--course",
                                str(course.root), "--jobs", "1", "--no-sandbox", "--cell-timeout", "120"], cwd=root,
-                              env=dict(os.environ, PYTHONPATH=str(root), AUTOGRADER_FORKSERVER="0"),
+                              env=dict(os.environ, PYTHONPATH=str(root), AUTOGRADER_FORKSERVER="0", TMPDIR=str(scratch)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
@@ -419,6 +421,7 @@ def test_a_grader_killed_outright_without_a_fork_server_leaves_no_job_running(tm
     while (os.path.exists(f"/proc/{job}") or _alive(kernel)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not os.path.exists(f"/proc/{job}") and not _alive(kernel)
+    assert [p.name[:3] for p in scratch.iterdir()] == ["ag-"]   # its job folder was there, not in /tmp
 
 
 # ---- a kernel that closes its own descriptors ---------------------------------------------------------------
