@@ -598,7 +598,7 @@ def parse_args(argv=None):
     ap.add_argument("--course-mix", type=float, nargs="*", default=[0.6, 0.75, 0.9],
                     help="shares of the course stage's change tried as weight-space mixes with the general model")
     ap.add_argument("--course-captions", type=int, default=3, help="captions of each course picture per step")
-    ap.add_argument("--course-vary", type=float, default=0.0,
+    ap.add_argument("--course-vary", type=float, default=0.3,
                     help="chance of each plain-wording change to a training caption (no final period, no leading article)")
     ap.add_argument("--w-keep", type=float, default=8.0,
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
