@@ -145,9 +145,9 @@ def executed(key):
     """The lecture notebook run top to bottom (once per session), with a temp folder of its own (TMPDIR, which the
     kernel inherits); a failing cell fails the caller."""
     if key not in _executed:
-        _scratch[key] = Path(tempfile.mkdtemp(prefix=f"lecture{key}-"))
+        _scratch[key] = tempfile.TemporaryDirectory(prefix=f"lecture{key}-")   # removed when the session ends
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv("TMPDIR", str(_scratch[key]))
+            patch.setenv("TMPDIR", _scratch[key].name)
             _executed[key] = execute(NOTEBOOKS / LECTURES[key])
     return _executed[key]
 
@@ -191,7 +191,7 @@ def test_lecture_notebook_runs_top_to_bottom(key):
 def test_lecture_notebook_leaves_nothing_in_the_temp_folder(key):
     """A learner runs the notebooks again and again: their scratch folders (notebook 05's caches) go with the kernel."""
     executed(key)
-    left = sorted(p.name for p in _scratch[key].iterdir() if not p.name.startswith("torchinductor_"))  # torch's cache
+    left = sorted(p.name for p in Path(_scratch[key].name).iterdir() if not p.name.startswith("torchinductor_"))  # torch's
     assert not left, f"{LECTURES[key]} left {left} in the temp folder"
 
 
