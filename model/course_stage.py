@@ -6,7 +6,8 @@ model knows of other drawings is kept (issue 25; evidence: two spikes without re
 
 A step is one course batch and one general batch:
 - course batch: the nine dogs and the cat always, the ten pictures of a few whole categories, and random others, each
-  three times, with three different training captions and three augmented views; CLIP's InfoNCE where two rows of the same
+  three times, with three different training captions (each sometimes without its final period or leading article, as
+  a student types it) and three augmented views; CLIP's InfoNCE where two rows of the same
   picture, or two pictures that share a caption ("a flag"), are not each other's negatives. The hard negatives (the dogs together, a category together) make pose and detail
   words matter.
 - general batch: train.general_loss on clip art and icons, with the teacher's targets, plus a pull towards what the

@@ -76,6 +76,17 @@ def test_shared_captions_are_not_negatives():
     assert not torch.allclose(masked, plain)
 
 
+def test_plain_wording_drops_only_the_final_period_and_a_leading_article():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    assert course_stage.plain_wording("A dog is running.", rng, 1.0) == "dog is running"
+    assert course_stage.plain_wording("an apple", rng, 1.0) == "apple"
+    assert course_stage.plain_wording("anteater on a log", rng, 1.0) == "anteater on a log"   # "an" only as a word
+    assert course_stage.plain_wording("A dog is running.", rng, 0.0) == "A dog is running."
+    seen = {course_stage.plain_wording("The flag.", rng, 0.5) for _ in range(200)}
+    assert seen == {"The flag.", "The flag", "flag.", "flag"}
+
+
 def test_a_course_batch_holds_the_hard_negatives():
     import numpy as np
     entries = data.manifest()
