@@ -37,7 +37,7 @@ def test_every_course_picture_has_six_or_more_captions_one_held_out():
 
 def test_no_quiz_reference_answer_is_a_caption():
     answers = [check_quizzes.quiz2_query()] + list(check_quizzes.quiz7_texts())
-    def norm(text):   # "Sunflower." is "a sunflower": the course stage also trains on captions without their article
+    def norm(text):   # "Cat." is "a cat": the course stage also trains on captions without their article
         text = " ".join(text.lower().strip(" .").split())
         return next((text[len(a):] for a in course_stage.ARTICLES if text.startswith(a)), text)
     captions = {norm(r["caption"]) for r in CAPTIONS}
