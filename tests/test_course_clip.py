@@ -104,12 +104,12 @@ def test_evaluation_reproduces_the_model_cards_course_figures():
 
 def test_no_quiz_answer_in_the_card_or_its_figures():
     """Quiz 2's query and quiz 7's texts live only in source/: the card and eval-results.json say
-    only whether each target is reached."""
+    only whether each target is reached, and the READMEs students read do not name them either."""
     sys.path.insert(0, str(REPO_ROOT / "model"))
     from clipcourse import check_quizzes
     answers = [check_quizzes.quiz2_query()] + list(check_quizzes.quiz7_texts())
     for path in (REPO_ROOT / "model" / "course-clip" / "README.md", REPO_ROOT / "model" / "eval-results.json",
-                 REPO_ROOT / "model" / "teacher-results.json"):
+                 REPO_ROOT / "model" / "teacher-results.json", REPO_ROOT / "data" / "README.md", REPO_ROOT / "README.md"):
         text = path.read_text(encoding="utf-8").lower()
         for answer in answers:
             assert answer.lower() not in text, f"{path.name} prints the quiz answer {answer!r}"
