@@ -66,10 +66,13 @@ def one_run(course):
         who = "another process"
         for _ in range(20):   # the holder writes its name just after it takes the lock: give it 2 s to appear
             try:
-                who = holder.read_text(encoding="utf-8").strip() or who
-                break
+                name = holder.read_text(encoding="utf-8").strip()
             except OSError:
-                time.sleep(0.1)
+                name = ""
+            if name:
+                who = name
+                break
+            time.sleep(0.1)
         raise CourseError(f"another grading run is working on {course.root} ({who}): nothing was changed; wait for it "
                           "to end (or stop it) and run the command again; what it finished is kept") from None
     try:
