@@ -447,7 +447,8 @@ def build_data(args, log):
                 n_drawings=len(train_i),
                 caption_targets=[cap_idx[i] for i in draw_i] + icon_idx, image_targets=img_t, text_targets=txt_t,
                 extra_idx=extra_idx, texts=texts, feature_targets=t_feats if args.teacher == "frozen" else None,
-                val=(arrays["student"][val_i], [captions[i][0] for i in val_i]),
+                val=(arrays["student"][val_i], [captions[i][0] for i in val_i]), text_teacher=teachers.text_features,
+                vocabulary=general_words(args.para_words) if args.w_para > 0 else [],
                 pool=np.concatenate([np.tile(np.arange(len(train_i)), args.clipart_repeat),
                                      len(train_i) + np.arange(len(icon_px))]))
     info = dict(corpus=meta["counts"], icons=len(icon_meta), icons_near_copies=len(copies), teacher=args.teacher,
@@ -539,7 +540,15 @@ def synthetic_data(args):
                 caption_targets=[[pos[c] for c in cs] for cs in caps], image_targets=img_t, text_targets=tgt,
                 extra_idx=np.array([pos["a cat"], pos["a dog"]]), texts=texts,
                 feature_targets=rng.standard_normal((len(px), 32)).astype(np.float32),
-                val=(np.stack(px[:8]), [c[0] for c in caps[:8]]))
+                val=(np.stack(px[:8]), [c[0] for c in caps[:8]]), text_teacher=bag_of_words)
+
+
+def bag_of_words(texts, dim=32):
+    """The smoke run's stand-in for the text teacher: unit sums of a fixed random vector per word."""
+    def word(w):
+        return np.random.default_rng(int(hashlib.sha256(w.lower().encode()).hexdigest()[:8], 16)).standard_normal(dim)
+    e = np.stack([sum(word(w) for w in t.rstrip(".").split()) for t in texts])
+    return (e / np.linalg.norm(e, axis=1, keepdims=True)).astype(np.float32)
 
 
 def synthetic_course(data):
@@ -602,6 +611,11 @@ def parse_args(argv=None):
                     help="chance of each plain-wording change to a training caption (no final period, no leading article)")
     ap.add_argument("--w-keep", type=float, default=8.0,
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
+    ap.add_argument("--w-para", type=float, default=0.0,
+                    help="weight of the one-word-out and one-word-swapped wordings' loss (course_stage.paraphrase_targets; 0: off)")
+    ap.add_argument("--para-temp", type=float, default=0.05, help="temperature of the text teacher's targets")
+    ap.add_argument("--para-words", type=int, default=20000, help="vocabulary the one-word swaps draw from")
+    ap.add_argument("--para-batch", type=int, default=96, help="one-word-out and one-word-swapped wordings per step")
     ap.add_argument("--course-eval-every", type=int, default=None, help="default 50, --smoke 2")
     ap.add_argument("--eval-every", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
@@ -620,8 +634,8 @@ def parse_args(argv=None):
 
 
 GENERAL_ONLY = {"out", "general", "course_steps", "course_lr", "course_batch", "replay_batch", "w_course",
-                "w_keep", "course_mix", "course_captions", "course_vary",
-                "course_eval_every", "quiet", "threads", "eval_every"}
+                "w_keep", "course_mix", "course_captions", "course_vary", "course_eval_every",
+                "w_para", "para_temp", "para_batch", "para_words", "quiet", "threads", "eval_every"}
 
 
 def general_stage(cfg, data, args, log):

@@ -44,6 +44,11 @@ def test_no_quiz_reference_answer_is_a_caption():
     captions = {norm(r["caption"]) for r in CAPTIONS}
     leaked = [k for k, a in enumerate(answers) if norm(a) in captions]
     assert not leaked, f"reference answers {leaked} (0: quiz 2, 1-5: quiz 7) appear verbatim in data/captions.csv"
+    # nor is one a caption with one word left out, which the course stage also trains on (its one-word swaps need
+    # the text teacher, which only `make train` installs: checked there, see the model card)
+    shortened = {norm(w) for r in CAPTIONS if r["split"] == "train" for w in course_stage.leave_one_out(r["caption"])}
+    leaked = [k for k, a in enumerate(answers) if norm(a) in shortened]
+    assert not leaked, f"reference answers {leaked} are training captions of data/captions.csv with one word left out"
 
 
 def test_the_probe_is_big_enough_and_aims_at_the_marked_pictures():
@@ -86,6 +91,33 @@ def test_plain_wording_drops_only_the_final_period_and_a_leading_article():
     assert course_stage.plain_wording("A dog is running.", rng, 0.0) == "A dog is running."
     seen = {course_stage.plain_wording("The flag.", rng, 0.5) for _ in range(200)}
     assert seen == {"The flag.", "The flag", "flag.", "flag"}
+
+
+def _toy_teacher(texts):
+    """A stand-in text teacher: bags of words where 'puppy' and 'dog' are one word."""
+    import numpy as np
+    vocab = ["dog", "cat", "running", "lying", "red", "blue", "car", "a"]
+    e = np.array([[t.rstrip(".").lower().replace("puppy", "dog").split().count(w) for w in vocab] for t in texts], float)
+    return (e + 1e-3) / np.linalg.norm(e + 1e-3, axis=1, keepdims=True)
+
+
+def test_wordings_leave_out_or_swap_one_word_and_never_repeat_a_caption():
+    assert course_stage.leave_one_out("A dog running.") == ["dog running", "A running", "A dog"]
+    assert course_stage.leave_one_out("a dog") == []
+    assert course_stage.swaps("a dog running", {"dog": ["puppy"]}) == ["a puppy running"]
+    train_caps = [["a dog running", "a running dog"], ["a dog lying", "a lying dog"], ["a red car", "a blue car"]]
+    texts, q = course_stage.paraphrase_targets(train_caps, ["A dog lying."], _toy_teacher, 0.05,
+                                               vocabulary=["puppy", "dog", "cat"])
+    caps = {c.lower() for cs in train_caps for c in cs} | {"a dog lying"}
+    assert texts and not caps & {t.lower() for t in texts}
+    assert "a puppy running" in texts and "dog running" in texts
+    assert q.shape == (len(texts), 3) and torch.allclose(q.sum(1), torch.ones(len(texts)))
+    # the teacher decides where a wording points: a swap of an equivalent word keeps its picture ...
+    assert q[texts.index("a puppy running")].argmax() == 0
+    # ... and a wording without the deciding word spreads over the pictures it fits
+    dog = q[texts.index("a dog")]
+    assert abs(float(dog[0]) - 0.5) < 0.01 and abs(float(dog[1]) - 0.5) < 0.01
+    assert float(q[texts.index("a car")][:2].sum()) < 0.01 and float(q[texts.index("a car")][2]) > 0.99
 
 
 def test_a_course_batch_holds_the_hard_negatives():
