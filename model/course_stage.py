@@ -93,7 +93,7 @@ SMALL_WORDS = {"and", "with", "the", "its", "his", "her", "their", "from", "for"
 def word_neighbours(caption_words, vocabulary, embed, k=4, floor=0.6):
     """{word: up to ``k`` other vocabulary words whose text-teacher embedding is at least ``floor`` close}."""
     words = sorted({w for w in caption_words if w.isalpha() and len(w) > 2 and w not in SMALL_WORDS})
-    if not words:
+    if not words or not vocabulary:
         return {}
     sims = embed(words) @ embed(vocabulary).T
     out = {}

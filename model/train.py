@@ -611,7 +611,7 @@ def parse_args(argv=None):
                     help="chance of each plain-wording change to a training caption (no final period, no leading article)")
     ap.add_argument("--w-keep", type=float, default=8.0,
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
-    ap.add_argument("--w-para", type=float, default=0.0,
+    ap.add_argument("--w-para", type=float, default=2.0,
                     help="weight of the one-word-out and one-word-swapped wordings' loss (course_stage.paraphrase_targets; 0: off)")
     ap.add_argument("--para-temp", type=float, default=0.05, help="temperature of the text teacher's targets")
     ap.add_argument("--para-words", type=int, default=20000, help="vocabulary the one-word swaps draw from")
