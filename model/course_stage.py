@@ -206,6 +206,7 @@ def train_course(model, data, course, args, log):
                                                 data["text_teacher"], args.para_temp,
                                                 data.get("vocabulary", ()), seed=args.seed)
         log(f"course stage: {len(para_texts)} one-word-out and one-word-swapped wordings with the text teacher's targets")
+        course_x = train.to_pixels(px)   # the pictures as they are, converted once: embedded afresh every step
 
     def checkpoint(step):
         h = dict(step=step, heldout_top1=round(heldout_top1(model, tok, px, files, captions), 4),
@@ -243,7 +244,7 @@ def train_course(model, data, course, args, log):
             aids, amask = train.tokenize(tok, [para_texts[k] for k in a])
             atxt = F.normalize(features(model.get_text_features(input_ids=aids, attention_mask=amask)), dim=-1)
             with torch.no_grad():
-                cimg = F.normalize(features(model.get_image_features(pixel_values=train.to_pixels(px))), dim=-1)
+                cimg = F.normalize(features(model.get_image_features(pixel_values=course_x)), dim=-1)
             logp = F.log_softmax(model.logit_scale.exp().clamp(max=100) * atxt @ cimg.t(), dim=-1)
             loss = loss + args.w_para * F.kl_div(logp, para_q[a], reduction="batchmean")
         train.optimise(model, opt, sched, loss)
