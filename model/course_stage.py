@@ -13,6 +13,9 @@ A step is one course batch and one general batch:
 - wordings no caption has (``--w-para``): training captions with one word left out or swapped for a word the text
   teacher finds close, each aimed by the teacher (MiniLM) at the pictures whose captions it is closest to
   (paraphrase_targets). The small text tower learns which words matter, which do not and which mean the same.
+- the training captions against all 210 pictures (``--w-full``): the in-batch loss compares a caption with the 48 or
+  so pictures of its batch; this compares it with every course picture at once (a caption shared by several pictures,
+  "a bird", is spread over them).
 - general batch: train.general_loss on clip art and icons, with the teacher's targets, plus a pull towards what the
   general model itself made of the same pictures and texts (as in "learning without forgetting"): replay alone let the
   general validation R@5 fall from 0.276 to 0.239 in the first 150 steps of the first run.
@@ -111,12 +114,37 @@ def swaps(caption, neighbours):
             for k, w in enumerate(words) for n in neighbours.get(w.lower(), [])]
 
 
-def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60000, seed=0):
+def plural(word):
+    """The regular English plural of a noun: dog -> dogs, box -> boxes, puppy -> puppies."""
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    return word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+
+
+def plurals(caption, nouns, vocabulary):
+    """The caption asked for in the plural: its leading "a"/"an" dropped and the first of ``nouns`` in it made plural,
+    where the plural is a word of ``vocabulary`` ("a dog running" -> "dogs running"). Sentences (capitalised) are
+    left as they are."""
+    words = caption.rstrip(".").split()
+    if len(words) < 2 or words[0] not in ("a", "an"):
+        return []
+    rest = words[1:]
+    k = next((k for k, w in enumerate(rest) if w in nouns), None)   # the first noun: "dogs with its heads" never
+    return [] if k is None or plural(rest[k]) not in vocabulary else [" ".join(rest[:k] + [plural(rest[k])] + rest[k + 1:])]
+
+
+def caption_nouns(captions):
+    """The nouns of the plain names: the last word of every short "a ..." caption ("a yellow lab" -> "lab")."""
+    return {c.split()[-1] for c in captions if c.split()[0] in ("a", "an") and len(c.split()) <= 3}
+
+
+def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60000, seed=0, plural=False):
     """Wordings no caption has, each with where a sentence encoder says it points: (texts, q), q (texts, pictures).
 
     The texts are the training captions with one word left out, and with one word swapped for a word the text
     teacher (MiniLM) finds close in ``vocabulary`` ("running" -> "runs", "car" -> "vehicle", but also "yellow" ->
-    "red"), minus every caption (held-out ones included, so the selection stays honest); at most ``limit`` of them.
+    "red"), and with ``plural`` also asked for in the plural (plurals), minus every caption (held-out ones included,
+    so the selection stays honest); at most ``limit`` of them.
     A text's share of picture j grows with how close the teacher finds it to j's training captions:
     q[i, j] ~ sum over j's captions c of exp(cos(text_i, c) / temp). The small text tower then learns the teacher's
     sense of which words matter, which do not and which mean the same, for these pictures (MiniLM's nearest-caption
@@ -126,7 +154,9 @@ def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60
     caps = [(j, c) for j, cs in enumerate(train_caps) for c in cs]
     taken = {key(c) for _, c in caps} | {key(c) for c in heldout}
     nbrs = word_neighbours({w.lower() for _, c in caps for w in c.rstrip(".").split()}, list(vocabulary), embed)
-    texts = sorted({p for _, c in caps for p in leave_one_out(c) + swaps(c, nbrs) if key(p) not in taken})
+    vocab, nouns = set(vocabulary), caption_nouns([c for _, c in caps])
+    texts = sorted({p for _, c in caps for p in leave_one_out(c) + swaps(c, nbrs)
+                    + (plurals(c, nouns, vocab) if plural else []) if key(p) not in taken})
     if len(texts) > limit:
         texts = sorted(np.random.default_rng(seed).choice(texts, size=limit, replace=False).tolist())
     cap_emb, labels = embed([c for _, c in caps]), np.array([j for j, _ in caps])
@@ -138,6 +168,20 @@ def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60
         np.add.at(part, labels, w.T)
         q[i:i + 4096] = (part / part.sum(0, keepdims=True)).T
     return texts, torch.from_numpy(q)
+
+
+def caption_targets(train_caps):
+    """Every distinct training caption (without its final period) with the pictures it belongs to: (texts, q), q (texts,
+    pictures), each row spread evenly over the pictures that have the caption ("a bird": the ten birds)."""
+    def key(t):
+        return t.rstrip(".")
+    texts = sorted({key(c) for cs in train_caps for c in cs})
+    pos = {t: i for i, t in enumerate(texts)}
+    q = np.zeros((len(texts), len(train_caps)), np.float32)
+    for j, cs in enumerate(train_caps):
+        for c in cs:
+            q[pos[key(c)], j] = 1
+    return texts, torch.from_numpy(q / q.sum(1, keepdims=True))
 
 
 def batch_rows(files, categories, rng, size=48, whole=3):
@@ -161,6 +205,16 @@ def shared_caption_loss(img, txt, texts, logit_scale, pictures=None):
     logits = logits.masked_fill(same & ~torch.eye(len(texts), dtype=torch.bool), float("-inf"))
     target = torch.arange(len(texts))
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+
+
+def shares_loss(model, tok, texts, pictures, q):
+    """KL divergence of the student's shares of ``pictures`` (embedded, no gradient) for ``texts`` from the targets ``q``:
+    only the text tower learns from it."""
+    import train
+    ids, mask = train.tokenize(tok, texts)
+    t = F.normalize(features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
+    logp = F.log_softmax(model.logit_scale.exp().clamp(max=100) * t @ pictures.t(), dim=-1)
+    return F.kl_div(logp, q, reduction="batchmean")
 
 
 @torch.no_grad()
@@ -204,8 +258,11 @@ def train_course(model, data, course, args, log):
     if args.w_para > 0:
         para_texts, para_q = paraphrase_targets(train_caps, [c for f in files for c in captions[f]["heldout"]],
                                                 data["text_teacher"], args.para_temp,
-                                                data.get("vocabulary", ()), seed=args.seed)
+                                                data.get("vocabulary", ()), seed=args.seed, plural=args.para_plurals)
         log(f"course stage: {len(para_texts)} one-word-out and one-word-swapped wordings with the text teacher's targets")
+    if args.w_full > 0:
+        cap_texts, cap_q = caption_targets(train_caps)
+    if args.w_para > 0 or args.w_full > 0:
         course_x = train.to_pixels(px)   # the pictures as they are, converted once: embedded afresh every step
 
     def checkpoint(step):
@@ -239,14 +296,17 @@ def train_course(model, data, course, args, log):
             ktxt = F.normalize(features(general.get_text_features(input_ids=gids, attention_mask=gmask)), dim=-1)
         l_keep = (1 - (gimg * kimg).sum(-1)).mean() + (1 - (gtxt * ktxt).sum(-1)).mean()
         loss = args.w_course * l_course + l_general + args.w_keep * l_keep
-        if args.w_para > 0:
-            a = rng.choice(len(para_texts), size=min(args.para_batch, len(para_texts)), replace=False)
-            aids, amask = train.tokenize(tok, [para_texts[k] for k in a])
-            atxt = F.normalize(features(model.get_text_features(input_ids=aids, attention_mask=amask)), dim=-1)
+        if args.w_para > 0 or args.w_full > 0:
             with torch.no_grad():
                 cimg = F.normalize(features(model.get_image_features(pixel_values=course_x)), dim=-1)
-            logp = F.log_softmax(model.logit_scale.exp().clamp(max=100) * atxt @ cimg.t(), dim=-1)
-            loss = loss + args.w_para * F.kl_div(logp, para_q[a], reduction="batchmean")
+        if args.w_para > 0:
+            a = rng.choice(len(para_texts), size=min(args.para_batch, len(para_texts)), replace=False)
+            loss = loss + args.w_para * shares_loss(model, tok, [para_texts[k] for k in a], cimg, para_q[a])
+        if args.w_full > 0:
+            # the in-batch loss sees about 48 pictures; this sees all 210 for the same captions
+            b = rng.choice(len(cap_texts), size=min(args.para_batch, len(cap_texts)), replace=False)
+            loss = loss + args.w_full * shares_loss(
+                model, tok, [plain_wording(cap_texts[k], rng, args.course_vary) for k in b], cimg, cap_q[b])
         train.optimise(model, opt, sched, loss)
         bar.update(1)
         bar.set_postfix(course=f"{l_course.item():.3f}", general=f"{l_general.item():.3f}", keep=f"{l_keep.item():.4f}")

@@ -613,6 +613,10 @@ def parse_args(argv=None):
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
     ap.add_argument("--w-para", type=float, default=2.0,
                     help="weight of the one-word-out and one-word-swapped wordings' loss (course_stage.paraphrase_targets; 0: off)")
+    ap.add_argument("--w-full", type=float, default=0.0,
+                    help="weight of the training captions' loss against all the course pictures at once (0: off)")
+    ap.add_argument("--para-plurals", action="store_true",
+                    help="also the training captions asked for in the plural among the wordings (course_stage.plurals)")
     ap.add_argument("--para-temp", type=float, default=0.05, help="temperature of the text teacher's targets")
     ap.add_argument("--para-words", type=int, default=20000, help="vocabulary the one-word swaps draw from")
     ap.add_argument("--para-batch", type=int, default=96, help="one-word-out and one-word-swapped wordings per step")
@@ -635,7 +639,7 @@ def parse_args(argv=None):
 
 GENERAL_ONLY = {"out", "general", "course_steps", "course_lr", "course_batch", "replay_batch", "w_course",
                 "w_keep", "course_mix", "course_captions", "course_vary", "course_eval_every",
-                "w_para", "para_temp", "para_batch", "para_words", "quiet", "threads", "eval_every"}
+                "w_para", "w_full", "para_plurals", "para_temp", "para_batch", "para_words", "quiet", "threads", "eval_every"}
 
 
 def general_stage(cfg, data, args, log):

@@ -105,12 +105,17 @@ def test_wordings_leave_out_or_swap_one_word_and_never_repeat_a_caption():
     assert course_stage.leave_one_out("A dog running.") == ["dog running", "A running", "A dog"]
     assert course_stage.leave_one_out("a dog") == []
     assert course_stage.swaps("a dog running", {"dog": ["puppy"]}) == ["a puppy running"]
+    nouns, vocab = {"dog", "box", "puppy", "running"}, {"dogs", "boxes", "puppies", "runnings"}
+    assert course_stage.plurals("a dog running.", nouns, vocab) == ["dogs running"]
+    assert course_stage.plurals("a box", nouns, vocab) == ["boxes"] and course_stage.plurals("a puppy", nouns, vocab) == ["puppies"]
+    assert course_stage.plurals("the dog", nouns, vocab) == [] and course_stage.plurals("A dog runs.", nouns, vocab) == []
+    assert course_stage.caption_nouns(["a dog", "a yellow lab", "a dog running fast", "A dog."]) == {"dog", "lab"}
     train_caps = [["a dog running", "a running dog"], ["a dog lying", "a lying dog"], ["a red car", "a blue car"]]
     texts, q = course_stage.paraphrase_targets(train_caps, ["A dog lying."], _toy_teacher, 0.05,
-                                               vocabulary=["puppy", "dog", "cat"])
+                                               vocabulary=["puppy", "dog", "cat", "dogs"], plural=True)
     caps = {c.lower() for cs in train_caps for c in cs} | {"a dog lying"}
     assert texts and not caps & {t.lower() for t in texts}
-    assert "a puppy running" in texts and "dog running" in texts
+    assert "a puppy running" in texts and "dog running" in texts and "dogs running" in texts
     assert q.shape == (len(texts), 3) and torch.allclose(q.sum(1), torch.ones(len(texts)))
     # the teacher decides where a wording points: a swap of an equivalent word keeps its picture ...
     assert q[texts.index("a puppy running")].argmax() == 0
@@ -118,6 +123,16 @@ def test_wordings_leave_out_or_swap_one_word_and_never_repeat_a_caption():
     dog = q[texts.index("a dog")]
     assert abs(float(dog[0]) - 0.5) < 0.01 and abs(float(dog[1]) - 0.5) < 0.01
     assert float(q[texts.index("a car")][:2].sum()) < 0.01 and float(q[texts.index("a car")][2]) > 0.99
+
+
+def test_every_training_caption_points_at_the_pictures_that_have_it():
+    train_caps = [["a bird", "an owl."], ["a bird", "a swan"], ["a car", "an owl"]]
+    texts, q = course_stage.caption_targets(train_caps)
+    assert texts == ["a bird", "a car", "a swan", "an owl"]       # one row per caption, its final period dropped
+    assert q.tolist() == [[0.5, 0.5, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [0.5, 0.0, 0.5]]
+    heldout = {c for cs in course_stage.read_captions().values() for c in cs["heldout"]}
+    real = course_stage.caption_targets([cs["train"] for cs in course_stage.read_captions().values()])[0]
+    assert not heldout & set(real) and not {h.rstrip(".") for h in heldout} & set(real)
 
 
 def test_a_course_batch_holds_the_hard_negatives():
