@@ -9,6 +9,7 @@
   Loaded with transformers directly, so sentence-transformers (which would pull transformers 5) is
   not needed. Text features are cached in model/cache/, one per text.
 """
+import os
 from pathlib import Path
 
 import numpy as np
@@ -63,5 +64,9 @@ def text_features(texts, batch=256, desc="MiniLM"):
             known.update(zip(chunk, e.numpy()))
         CACHE.mkdir(parents=True, exist_ok=True)
         keys = sorted(known)
-        np.savez(path, texts=np.array(keys), emb=np.stack([known[k] for k in keys]).astype(np.float32))
+        # written aside and renamed: a second training run reading the cache meanwhile sees the old file or the new
+        # one, never half of one (two runs at once did: EOFError)
+        part = path.with_name(f"{path.stem}.{os.getpid()}.part.npz")
+        np.savez(part, texts=np.array(keys), emb=np.stack([known[k] for k in keys]).astype(np.float32))
+        os.replace(part, path)
     return np.stack([known[t] for t in texts]).astype(np.float32)

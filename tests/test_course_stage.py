@@ -213,3 +213,22 @@ def test_most_plain_wordings_reach_their_targets(enc):
     rows = evaluate.probe_rows(enc, PROBE)
     missed = [w for _, w, ok in rows if not ok]
     assert len(rows) >= 35 and (len(rows) - len(missed)) / len(rows) >= 0.80, f"missed {len(missed)}: {missed}"
+
+
+def test_the_text_teachers_cache_keeps_what_it_knew_and_leaves_no_part_file(tmp_path, monkeypatch):
+    import teachers
+
+    def tok(chunk, **_):             # a stand-in for MiniLM: a text's one token is (its length, 1)
+        return dict(x=torch.tensor([[[float(len(t)), 1.0]] for t in chunk]), attention_mask=torch.ones(len(chunk), 1))
+
+    def net(x, attention_mask):
+        return type("Out", (), dict(last_hidden_state=x))
+
+    calls = []
+    monkeypatch.setattr(teachers, "CACHE", tmp_path)
+    monkeypatch.setattr(teachers, "text_teacher", lambda: calls.append(1) or (tok, net))
+    first = teachers.text_features(["a", "bb"])
+    assert first.shape == (2, 2) and len(calls) == 1 and not (first[0] == first[1]).all()
+    assert [p.name for p in tmp_path.iterdir()] == ["teacher-text.npz"]       # renamed into place, nothing left over
+    again = teachers.text_features(["bb", "a"])                                # known texts: the teacher is not loaded
+    assert len(calls) == 1 and (again == first[::-1]).all()
