@@ -613,9 +613,9 @@ def parse_args(argv=None):
                     help="weight of keeping the general model's own embeddings of the replayed pictures and texts")
     ap.add_argument("--w-para", type=float, default=2.0,
                     help="weight of the one-word-out and one-word-swapped wordings' loss (course_stage.paraphrase_targets; 0: off)")
-    ap.add_argument("--w-full", type=float, default=0.0,
+    ap.add_argument("--w-full", type=float, default=2.0,
                     help="weight of the training captions' loss against all the course pictures at once (0: off)")
-    ap.add_argument("--para-plurals", action="store_true",
+    ap.add_argument("--para-plurals", action=argparse.BooleanOptionalAction, default=True,
                     help="also the training captions asked for in the plural among the wordings (course_stage.plurals)")
     ap.add_argument("--para-temp", type=float, default=0.05, help="temperature of the text teacher's targets")
     ap.add_argument("--para-words", type=int, default=20000, help="vocabulary the one-word swaps draw from")
