@@ -12,7 +12,8 @@ A step is one course batch and one general batch:
   words matter.
 - wordings no caption has (``--w-para``): training captions with one word left out or swapped for a word the text
   teacher finds close, each aimed by the teacher (MiniLM) at the pictures whose captions it is closest to
-  (paraphrase_targets). The small text tower learns which words matter, which do not and which mean the same.
+  (paraphrase_targets), and (``--para-plurals``) the "a ..." captions asked for in the plural. The small text tower
+  learns which words matter, which do not and which mean the same.
 - the training captions against all 210 pictures (``--w-full``): the in-batch loss compares a caption with the 48 or
   so pictures of its batch; this compares it with every course picture at once (a caption shared by several pictures,
   "a bird", is spread over them).
@@ -130,7 +131,9 @@ def plurals(caption, nouns, vocabulary):
         return []
     rest = words[1:]
     k = next((k for k, w in enumerate(rest) if w in nouns), None)   # the first noun: "dogs with its heads" never
-    return [] if k is None or plural(rest[k]) not in vocabulary else [" ".join(rest[:k] + [plural(rest[k])] + rest[k + 1:])]
+    if k is None or plural(rest[k]) not in vocabulary:
+        return []
+    return [" ".join(rest[:k] + [plural(rest[k])] + rest[k + 1:])]
 
 
 def caption_nouns(captions):
@@ -138,13 +141,13 @@ def caption_nouns(captions):
     return {c.split()[-1] for c in captions if c.split()[0] in ("a", "an") and len(c.split()) <= 3}
 
 
-def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60000, seed=0, plural=False):
+def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60000, seed=0, with_plurals=False):
     """Wordings no caption has, each with where a sentence encoder says it points: (texts, q), q (texts, pictures).
 
     The texts are the training captions with one word left out, and with one word swapped for a word the text
     teacher (MiniLM) finds close in ``vocabulary`` ("running" -> "runs", "car" -> "vehicle", but also "yellow" ->
-    "red"), and with ``plural`` also asked for in the plural (plurals), minus every caption (held-out ones included,
-    so the selection stays honest); at most ``limit`` of them.
+    "red"), and with ``with_plurals`` also asked for in the plural (plurals), minus every caption (held-out ones
+    included, so the selection stays honest); at most ``limit`` of them.
     A text's share of picture j grows with how close the teacher finds it to j's training captions:
     q[i, j] ~ sum over j's captions c of exp(cos(text_i, c) / temp). The small text tower then learns the teacher's
     sense of which words matter, which do not and which mean the same, for these pictures (MiniLM's nearest-caption
@@ -156,7 +159,7 @@ def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60
     nbrs = word_neighbours({w.lower() for _, c in caps for w in c.rstrip(".").split()}, list(vocabulary), embed)
     vocab, nouns = set(vocabulary), caption_nouns([c for _, c in caps])
     texts = sorted({p for _, c in caps for p in leave_one_out(c) + swaps(c, nbrs)
-                    + (plurals(c, nouns, vocab) if plural else []) if key(p) not in taken})
+                    + (plurals(c, nouns, vocab) if with_plurals else []) if key(p) not in taken})
     if len(texts) > limit:
         texts = sorted(np.random.default_rng(seed).choice(texts, size=limit, replace=False).tolist())
     cap_emb, labels = embed([c for _, c in caps]), np.array([j for j, _ in caps])
@@ -208,8 +211,8 @@ def shared_caption_loss(img, txt, texts, logit_scale, pictures=None):
 
 
 def shares_loss(model, tok, texts, pictures, q):
-    """KL divergence of the student's shares of ``pictures`` (embedded, no gradient) for ``texts`` from the targets ``q``:
-    only the text tower learns from it."""
+    """KL divergence of the student's shares of ``pictures`` (embedded, no gradient) for ``texts`` from the targets
+    ``q``: only the text tower learns from it."""
     import train
     ids, mask = train.tokenize(tok, texts)
     t = F.normalize(features(model.get_text_features(input_ids=ids, attention_mask=mask)), dim=-1)
@@ -258,8 +261,10 @@ def train_course(model, data, course, args, log):
     if args.w_para > 0:
         para_texts, para_q = paraphrase_targets(train_caps, [c for f in files for c in captions[f]["heldout"]],
                                                 data["text_teacher"], args.para_temp,
-                                                data.get("vocabulary", ()), seed=args.seed, plural=args.para_plurals)
-        log(f"course stage: {len(para_texts)} one-word-out and one-word-swapped wordings with the text teacher's targets")
+                                                data.get("vocabulary", ()), seed=args.seed,
+                                                with_plurals=args.para_plurals)
+        log(f"course stage: {len(para_texts)} one-word-out, one-word-swapped and plural wordings, with the text "
+            "teacher's targets")
     if args.w_full > 0:
         cap_texts, cap_q = caption_targets(train_caps)
     if args.w_para > 0 or args.w_full > 0:

@@ -112,7 +112,7 @@ def test_wordings_leave_out_or_swap_one_word_and_never_repeat_a_caption():
     assert course_stage.caption_nouns(["a dog", "a yellow lab", "a dog running fast", "A dog."]) == {"dog", "lab"}
     train_caps = [["a dog running", "a running dog"], ["a dog lying", "a lying dog"], ["a red car", "a blue car"]]
     texts, q = course_stage.paraphrase_targets(train_caps, ["A dog lying."], _toy_teacher, 0.05,
-                                               vocabulary=["puppy", "dog", "cat", "dogs"], plural=True)
+                                               vocabulary=["puppy", "dog", "cat", "dogs"], with_plurals=True)
     caps = {c.lower() for cs in train_caps for c in cs} | {"a dog lying"}
     assert texts and not caps & {t.lower() for t in texts}
     assert "a puppy running" in texts and "dog running" in texts and "dogs running" in texts
