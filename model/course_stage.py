@@ -176,14 +176,12 @@ def paraphrase_targets(train_caps, heldout, embed, temp, vocabulary=(), limit=60
 def caption_targets(train_caps):
     """Every distinct training caption (without its final period) with the pictures it belongs to: (texts, q), q (texts,
     pictures), each row spread evenly over the pictures that have the caption ("a bird": the ten birds)."""
-    def key(t):
-        return t.rstrip(".")
-    texts = sorted({key(c) for cs in train_caps for c in cs})
+    texts = sorted({c.rstrip(".") for cs in train_caps for c in cs})
     pos = {t: i for i, t in enumerate(texts)}
     q = np.zeros((len(texts), len(train_caps)), np.float32)
     for j, cs in enumerate(train_caps):
         for c in cs:
-            q[pos[key(c)], j] = 1
+            q[pos[c.rstrip(".")], j] = 1
     return texts, torch.from_numpy(q / q.sum(1, keepdims=True))
 
 
@@ -267,7 +265,8 @@ def train_course(model, data, course, args, log):
             "teacher's targets")
     if args.w_full > 0:
         cap_texts, cap_q = caption_targets(train_caps)
-    if args.w_para > 0 or args.w_full > 0:
+    against_all = args.w_para > 0 or args.w_full > 0     # a loss that compares texts with all the course pictures
+    if against_all:
         course_x = train.to_pixels(px)   # the pictures as they are, converted once: embedded afresh every step
 
     def checkpoint(step):
@@ -301,7 +300,7 @@ def train_course(model, data, course, args, log):
             ktxt = F.normalize(features(general.get_text_features(input_ids=gids, attention_mask=gmask)), dim=-1)
         l_keep = (1 - (gimg * kimg).sum(-1)).mean() + (1 - (gtxt * ktxt).sum(-1)).mean()
         loss = args.w_course * l_course + l_general + args.w_keep * l_keep
-        if args.w_para > 0 or args.w_full > 0:
+        if against_all:
             with torch.no_grad():
                 cimg = F.normalize(features(model.get_image_features(pixel_values=course_x)), dim=-1)
         if args.w_para > 0:
